@@ -1,0 +1,13 @@
+"""Errors the CLI reports as one clear line (exit code 2) instead of a traceback."""
+
+from imsnn_lava.errors import ImsnnError, ModelFileError
+
+__all__ = ["ImsnnError", "DataError", "ConfigError", "ModelFileError"]
+
+
+class DataError(ImsnnError):
+    """A dataset file is missing, corrupt, or fails its checksum. The message names the file."""
+
+
+class ConfigError(ImsnnError):
+    """A config file or override is invalid. The message names the field and what is expected."""
