@@ -1,0 +1,50 @@
+"""Datasets (MNIST, FashionMNIST): IDX files, a verified local cache, and numpy splits.
+
+numpy + stdlib only at module level: the Lava side of the CLI uses this package without torch.
+Only :class:`TorchImageDataset` imports torch, when an instance is created.
+"""
+
+from imsnn_train.data.datasets import (
+    CLASS_NAMES,
+    SPLITS,
+    TorchImageDataset,
+    class_names,
+    dataset_names,
+    load_pair,
+    load_split,
+    split_indices,
+)
+from imsnn_train.data.idx import read_idx, write_idx
+from imsnn_train.data.sources import (
+    CHECKSUMS,
+    FILES,
+    FileStatus,
+    dataset_dir,
+    default_cache_dir,
+    default_sources,
+    fetch,
+    sha256_file,
+    verify,
+)
+
+__all__ = [
+    "CHECKSUMS",
+    "CLASS_NAMES",
+    "FILES",
+    "SPLITS",
+    "FileStatus",
+    "TorchImageDataset",
+    "class_names",
+    "dataset_dir",
+    "dataset_names",
+    "default_cache_dir",
+    "default_sources",
+    "fetch",
+    "load_pair",
+    "load_split",
+    "read_idx",
+    "sha256_file",
+    "split_indices",
+    "verify",
+    "write_idx",
+]
