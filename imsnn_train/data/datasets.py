@@ -177,3 +177,27 @@ class TorchImageDataset:
 
     def __getitem__(self, index: int):
         return self.images[index], int(self.labels[index])
+
+
+def split_sample_ids(split: str, n_images: int, *, val_size: int = DEFAULT_VAL_SIZE,
+                     seed: int = DEFAULT_SEED) -> np.ndarray:
+    """Stable ids of a split's samples (their index in the original IDX file), in load order.
+
+    The rate encoder seeds each sample's spikes with its id, so a sample gets the same spikes
+    whatever batch, replica or shard it lands in.
+    """
+    if split in ("test", "train-full"):
+        return np.arange(n_images, dtype=np.int64)
+    train_idx, val_idx = split_indices(n_images, val_size, seed)
+    return (train_idx if split == "train" else val_idx).astype(np.int64)
+
+
+def load_split_with_ids(name: str, split: str, cache_dir: str | os.PathLike | None = None, *,
+                        val_size: int = DEFAULT_VAL_SIZE, limit: int = 0):
+    """(images, labels, sample ids) of a split; `limit` > 0 keeps the first `limit` samples."""
+    images, labels = load_split(name, split, cache_dir, val_size=val_size)
+    total = 10000 if split == "test" else 60000
+    ids = split_sample_ids(split, total, val_size=val_size)
+    if limit > 0:
+        images, labels, ids = images[:limit], labels[:limit], ids[:limit]
+    return images, labels, ids

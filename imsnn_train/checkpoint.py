@@ -1,0 +1,91 @@
+"""Checkpoints: written atomically, loaded with weights_only=True (no pickled objects).
+
+A checkpoint is a dict of tensors and plain values: the config as JSON text, the epoch count,
+the model and optimizer state, and the metrics history as JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from imsnn_train.config import ExperimentConfig, from_json, to_json
+from imsnn_train.errors import ImsnnError
+
+FORMAT = "imsnn-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ImsnnError):
+    """A checkpoint is missing, corrupt, or not an imsnn checkpoint. The message names the file."""
+
+
+def save(path: str | Path, cfg: ExperimentConfig, epoch: int, model_state: dict,
+         optim_state: dict | None, history: list[dict]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config_json": to_json(cfg),
+        "epoch": int(epoch),
+        "model": model_state,
+        "optimizer": optim_state,
+        "history_json": json.dumps(history),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path) -> dict:
+    """Returns the payload with `config` (ExperimentConfig) and `history` (list) decoded."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types on corrupt files
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: field 'format': expected '{FORMAT}'")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(f"{path}: field 'version': expected {VERSION}, "
+                              f"found {payload.get('version')!r}")
+    for key in ("config_json", "epoch", "model", "history_json"):
+        if key not in payload:
+            raise CheckpointError(f"{path}: field '{key}': missing")
+    try:
+        payload["config"] = from_json(payload["config_json"])
+        payload["history"] = json.loads(payload["history_json"])
+    except (ValueError, ImsnnError) as exc:
+        raise CheckpointError(f"{path}: field 'config_json'/'history_json': {exc}") from None
+    return payload
+
+
+def load_network(path: str | Path):
+    """(Network with trained weights, ExperimentConfig, payload)."""
+    from imsnn_train.network import Network
+
+    payload = load(path)
+    cfg = payload["config"]
+    net = Network(cfg.model)
+    try:
+        net.load_state_dict(payload["model"])
+    except (RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{path}: field 'model': does not match the config "
+                              f"({str(exc).splitlines()[0]})") from None
+    net.eval()
+    return net, cfg, payload

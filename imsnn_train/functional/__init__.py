@@ -1,0 +1,21 @@
+"""The training-side math, once, as pure functions and autograd Functions (method.md)."""
+
+from imsnn_train.functional.isi import (
+    gaussian,
+    isi_counter,
+    isi_gate,
+    isi_phi,
+)
+from imsnn_train.functional.lif import LIFParams, lif_run, lif_step
+from imsnn_train.functional.surrogate import spike
+
+__all__ = [
+    "LIFParams",
+    "gaussian",
+    "isi_counter",
+    "isi_gate",
+    "isi_phi",
+    "lif_run",
+    "lif_step",
+    "spike",
+]

@@ -1,0 +1,137 @@
+"""Synapse layers over imsnn_train.functional: ISIDense, ISIConv2d and the plain baselines.
+
+Every layer maps presynaptic spikes (T, B, n_in), flat and channel-major, to the synaptic input
+they cause (T, B, n_out) at the same step; the network applies Lava's one-step hand-over.
+Learnable values (w) are parameters; mu, sigma are fixed per-synapse buffers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from imsnn_train.config import ISIConfig
+from imsnn_train.functional.isi import isi_conv, isi_counter, isi_dense, isi_gate, isi_phi
+
+
+def _uniform(shape, bound: float, gen: torch.Generator) -> torch.Tensor:
+    return (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+
+
+def _isi_buffers(module: nn.Module, shape, isi: ISIConfig, gen: torch.Generator) -> None:
+    mu_hi = isi.mu_hi if isi.mu_hi > 0 else float(isi.phi_max)
+    mu = isi.mu_lo + torch.rand(shape, generator=gen, dtype=torch.float64) * (mu_hi - isi.mu_lo)
+    sig = torch.rand(shape, generator=gen, dtype=torch.float64)
+    sigma = isi.sigma_lo + sig * (isi.sigma_hi - isi.sigma_lo)
+    module.register_buffer("mu", mu.float())
+    module.register_buffer("sigma", sigma.float())
+
+
+class _Synapse(nn.Module):
+    """Shared shape bookkeeping. in_shape/out_shape are (C, H, W); dense layers use (n, 1, 1)."""
+
+    kind = "dense"
+    isi = False
+
+    def __init__(self, in_shape, out_shape):
+        super().__init__()
+        self.in_shape = tuple(in_shape)
+        self.out_shape = tuple(out_shape)
+        self.n_in = math.prod(self.in_shape)
+        self.n_out = math.prod(self.out_shape)
+
+
+class Dense(_Synapse):
+    """Conventional synapse: theta_ij = w_ij."""
+
+    def __init__(self, in_shape, n_out: int, gen: torch.Generator):
+        super().__init__(in_shape, (n_out, 1, 1))
+        bound = 1.0 / math.sqrt(self.n_in)
+        self.weight = nn.Parameter(_uniform((n_out, self.n_in), bound, gen).float())
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        return s @ self.weight.t()
+
+
+class ISIDense(_Synapse):
+    """ISI-modulated dense synapse (method.md section 2)."""
+
+    isi = True
+
+    def __init__(self, in_shape, n_out: int, isi: ISIConfig, gen: torch.Generator):
+        super().__init__(in_shape, (n_out, 1, 1))
+        bound = 1.0 / math.sqrt(self.n_in)
+        self.weight = nn.Parameter(_uniform((n_out, self.n_in), bound, gen).float())
+        _isi_buffers(self, (n_out, self.n_in), isi, gen)
+        self.phi_max, self.c0, self.gate = isi.phi_max, isi.c0, isi.gate
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        t, b, _ = s.shape
+        phi = isi_gate(isi_phi(isi_counter(s, self.c0), self.phi_max), self.gate)
+        a = isi_dense(s.reshape(t * b, -1), phi.reshape(t * b, -1), self.weight,
+                      self.mu.to(s.dtype), self.sigma.to(s.dtype), self.phi_max)
+        return a.view(t, b, self.n_out)
+
+
+def conv_out_shape(in_shape, channels: int, kernel: int, stride: int, padding: int):
+    _, h, w = in_shape
+    return (channels, (h + 2 * padding - kernel) // stride + 1,
+            (w + 2 * padding - kernel) // stride + 1)
+
+
+class Conv2d(_Synapse):
+    kind = "conv"
+
+    def __init__(self, in_shape, channels: int, kernel: int, stride: int, padding: int,
+                 gen: torch.Generator):
+        super().__init__(in_shape, conv_out_shape(in_shape, channels, kernel, stride, padding))
+        fan_in = in_shape[0] * kernel * kernel
+        shape = (channels, in_shape[0], kernel, kernel)
+        self.weight = nn.Parameter(_uniform(shape, 1.0 / math.sqrt(fan_in), gen).float())
+        self.stride, self.padding = stride, padding
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        t, b, _ = s.shape
+        x = s.reshape(t * b, *self.in_shape)
+        a = torch.nn.functional.conv2d(x, self.weight, stride=self.stride, padding=self.padding)
+        return a.reshape(t, b, self.n_out)
+
+
+class ISIConv2d(_Synapse):
+    """ISI-modulated convolution: one (w, mu, sigma) per kernel weight; phi of the presynaptic
+    pixel."""
+
+    kind = "conv"
+    isi = True
+
+    def __init__(self, in_shape, channels: int, kernel: int, stride: int, padding: int,
+                 isi: ISIConfig, gen: torch.Generator):
+        super().__init__(in_shape, conv_out_shape(in_shape, channels, kernel, stride, padding))
+        fan_in = in_shape[0] * kernel * kernel
+        shape = (channels, in_shape[0], kernel, kernel)
+        self.weight = nn.Parameter(_uniform(shape, 1.0 / math.sqrt(fan_in), gen).float())
+        _isi_buffers(self, shape, isi, gen)
+        self.stride, self.padding = stride, padding
+        self.phi_max, self.c0, self.gate = isi.phi_max, isi.c0, isi.gate
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        t, b, _ = s.shape
+        phi = isi_gate(isi_phi(isi_counter(s, self.c0), self.phi_max), self.gate)
+        a = isi_conv(s.reshape(t * b, *self.in_shape), phi.reshape(t * b, *self.in_shape),
+                     self.weight, self.mu.to(s.dtype), self.sigma.to(s.dtype), self.phi_max,
+                     self.stride, self.padding)
+        return a.reshape(t, b, self.n_out)
+
+    def modulation_mean(self) -> float:
+        return _mean_gaussian(self.mu, self.sigma, self.phi_max)
+
+
+def _mean_gaussian(mu: torch.Tensor, sigma: torch.Tensor, phi_max: int) -> float:
+    bins = torch.arange(1, phi_max + 1, dtype=torch.float64).view((-1,) + (1,) * mu.ndim)
+    g = torch.exp(-((bins - mu.double()) ** 2) / (2 * sigma.double() ** 2))
+    return float(g.mean())
+
+
+ISIDense.modulation_mean = ISIConv2d.modulation_mean
