@@ -1,0 +1,113 @@
+"""`imsnn train`, `imsnn evaluate`, `imsnn export` (PyTorch side; torch imported lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from imsnn_train.errors import ConfigError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a network from a config file",
+                       description="Train an IMSNN or baseline SNN. Overrides are KEY=VALUE "
+                                   "pairs with dotted keys, e.g. train.epochs=2.")
+    p.add_argument("--config", required=True, help="deploy/configs/<name>.toml")
+    p.add_argument("--out", help="run folder (default runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="accuracy and spike counts of a checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--dataset", choices=("mnist", "fashion-mnist"),
+                   help="default: the dataset it was trained on")
+    p.add_argument("--split", default="test", choices=("test", "val", "train"))
+    p.add_argument("-n", "--num-samples", type=int, default=0, help="first N samples (0 = all)")
+    p.add_argument("--fixed-point", action="store_true",
+                   help="evaluate the quantized model: exactly the integers Lava computes")
+    p.add_argument("--json", help="write the metrics here")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("export", help="checkpoint -> versioned model file (HDF5)")
+    p.add_argument("checkpoint")
+    p.add_argument("-o", "--output", required=True, help="MODEL.h5")
+    p.add_argument("--fixed-point", action="store_true",
+                   help="Loihi fixed point (8-bit weight mantissas, 24-bit state)")
+    p.add_argument("--reference-samples", type=int, default=8,
+                   help="test samples stored with their expected counts (for imsnn verify)")
+    p.set_defaults(func=_export)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from imsnn_train import config
+    from imsnn_train.train import train
+
+    cfg = config.load(args.config, args.overrides)
+    out = Path(args.out) if args.out else Path("runs") / cfg.name
+    train(cfg, out, resume=args.resume, progress=not args.no_progress)
+    print(f"run folder: {out}")
+    return 0
+
+
+def _load_eval_data(dataset: str, split: str, n: int, val_size: int):
+    from imsnn_train.data.datasets import load_split_with_ids
+
+    return load_split_with_ids(dataset, split, val_size=val_size, limit=n)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from imsnn_train.checkpoint import load_network
+    from imsnn_train.evaluate import evaluate, evaluate_fixed, format_table
+    from imsnn_train.export import layer_specs, to_model_file
+
+    net, cfg, _ = load_network(args.checkpoint)
+    dataset = args.dataset or cfg.train.dataset
+    images, labels, ids = _load_eval_data(dataset, args.split, args.num_samples,
+                                          cfg.train.val_size)
+    progress = not args.no_progress
+    if args.fixed_point:
+        model = to_model_file(net, cfg, fixed=True)
+        metrics = evaluate_fixed(model, images, labels, ids, progress=progress)
+    else:
+        metrics = evaluate(net, layer_specs(net), images, labels, ids, cfg.encoding,
+                           progress=progress)
+    title = (f"{cfg.name} on {dataset} {args.split} "
+             f"({'fixed point' if args.fixed_point else 'float'})")
+    print(format_table(metrics, title=title))
+    if args.json:
+        from imsnn_train.train import write_json_atomic
+
+        write_json_atomic(Path(args.json), {"checkpoint": args.checkpoint, "dataset": dataset,
+                                            "split": args.split,
+                                            "fixed_point": args.fixed_point, **metrics})
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from imsnn_lava import format as fmt
+    from imsnn_train.checkpoint import load_network
+    from imsnn_train.export import attach_reference, to_model_file
+
+    if args.reference_samples < 0:
+        raise ConfigError("--reference-samples: expected >= 0")
+    net, cfg, payload = load_network(args.checkpoint)
+    metrics = {"history": payload["history"]}
+    model = to_model_file(net, cfg, fixed=args.fixed_point, metrics=metrics)
+    if args.reference_samples:
+        images, labels, ids = _load_eval_data(cfg.train.dataset, "test", args.reference_samples,
+                                              cfg.train.val_size)
+        attach_reference(model, net, images, labels, ids)
+    fmt.write(model, args.output)
+    kind = "fixed point" if args.fixed_point else "float"
+    print(f"wrote {args.output} ({kind}, {len(model.layers)} layers, "
+          f"{args.reference_samples} reference samples)")
+    if args.fixed_point:
+        for layer in model.layers:
+            fx = layer.fixed
+            print(f"  {layer.name}: {layer.type_name} scale {fx.scale} vth {fx.vth} "
+                  f"weight exponents {sorted(set(fx.table.exp.tolist()))}")
+    return 0
