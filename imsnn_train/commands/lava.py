@@ -109,8 +109,7 @@ def _verify(args: argparse.Namespace) -> int:
     if ref is None or len(ref.sample_ids) == 0:
         raise ImsnnError(f"{args.model}: no reference vectors (export with --reference-samples)")
     fixed = model.precision == "fixed"
-    spikes = ref.spikes.transpose(1, 0, 2)  # (T, n, n_in)
-    result = runner.run(model, fixed=fixed, spikes=spikes, replicas=1, timeout_s=args.timeout,
+    result = runner.run(model, fixed=fixed, spikes=ref.spikes, replicas=1, timeout_s=args.timeout,
                         progress=False)
     ok_layers = np.all(result.layer_counts == ref.layer_counts, axis=1)
     ok_out = np.all(result.output_counts == ref.output_counts, axis=1)
