@@ -1,0 +1,1 @@
+"""Lava processes of imsnn: one package folder per process (process.py + models.py)."""

@@ -1,0 +1,1 @@
+"""The SpikeCounter sink: per-sample, per-neuron spike counts of R replicas."""

@@ -1,0 +1,1 @@
+"""The ISIConv synapse process (ISI-modulated or plain conv layer)."""

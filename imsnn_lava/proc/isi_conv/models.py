@@ -1,0 +1,22 @@
+"""ProcessModels of ISIConv (floating_pt: float64 input; fixed_pt: int32 input)."""
+
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from imsnn_lava.proc.isi_conv.process import ISIConv
+from imsnn_lava.proc_common import FixedSynapseModel, FloatSynapseModel
+
+
+@implements(proc=ISIConv, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyISIConvModelFloat(FloatSynapseModel):
+    """Float64 synaptic input, computed by reference.synapse_step."""
+
+
+@implements(proc=ISIConv, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyISIConvModelFixed(FixedSynapseModel):
+    """Integer synaptic input (int32), computed by reference.synapse_step on integer tables."""

