@@ -44,9 +44,10 @@ WEIGHT_MANT_MAX = 254  # even mantissas, sign in the ninth bit (Lava's mixed sig
 WEIGHT_MANT_STEP = 2
 WEIGHT_EXP_MIN = 0  # non-negative exponents keep per-bin sums exact (no right shifts)
 WEIGHT_EXP_MAX = 7
-# Largest |a_in| per step for which a_in << ACT_SHIFT stays inside u, with room for the
-# threshold: v <= vth << 6 + |u| < 2**23.
-INPUT_LIMIT = 1 << (UV_BITS - 2 - ACT_SHIFT)  # 2**16
+# Largest |a_in| per step: Lava declares the LIF's a_in port (and Dense's a_out) as 16-bit
+# signed, so the worst-case input must fit int16. Then a_in << ACT_SHIFT stays inside u, with
+# room for the threshold: v <= vth << 6 + |u| < 2**23.
+INPUT_LIMIT = (1 << 15) - 1
 VTH_LIMIT = 1 << (UV_BITS - 2 - VTH_SHIFT)  # 2**16
 
 
@@ -92,17 +93,23 @@ class QuantizedTable:
         return np.left_shift(self.mant.astype(np.int64), shift)
 
 
-def choose_scale(table: np.ndarray, vth: float, max_scale_log2: int, layer: str) -> int:
+def choose_scale(table: np.ndarray, vth: float, max_scale_log2: int, layer: str,
+                 exponent_zero: bool = False) -> int:
     """The per-layer power-of-two scale from real values to integers.
 
     table: (K, n_out, Q) real effective weights, Q inputs per output position.
     The worst case one-step input to a neuron, sum over inputs of max over bins |w|, times the
     scale must stay below INPUT_LIMIT; vth * scale must stay below VTH_LIMIT.
+    exponent_zero: also keep every weight within one mantissa (exponent 0), as lava-dl netx
+    needs: it reads dense weights as 8-bit values and ignores exponents.
     """
     worst = float(np.abs(table).max(axis=0).sum(axis=-1).max()) if table.size else 0.0
     log2 = max_scale_log2
     if worst > 0:
         log2 = min(log2, math.floor(math.log2(INPUT_LIMIT / worst)))
+    peak = float(np.abs(table).max()) if table.size else 0.0
+    if exponent_zero and peak > 0:
+        log2 = min(log2, math.floor(math.log2((WEIGHT_MANT_MAX + 1) / peak)))
     log2 = min(log2, math.floor(math.log2(VTH_LIMIT / float(vth))))
     scale = 2.0**log2
     if log2 < 0 or round(vth * scale) < 1:

@@ -1,7 +1,9 @@
 """The imsnn model file: a small, typed, versioned HDF5 schema (numpy + h5py only).
 
-Layout (a superset of lava-dl netx's: a fixed-point baseline file loads in
-`lava.lib.dl.netx.hdf5.Network` unchanged):
+Layout (a superset of lava-dl netx's: a fixed-point dense baseline file whose weights have
+exponent 0, the default export, loads in `lava.lib.dl.netx.hdf5.Network` unchanged; netx reads
+dense weights as 8-bit values and ignores exponents, and it skips unknown layer types such as
+isi_dense without an error, so ISI files are for imsnn_lava only):
 
     /                      attrs: format="imsnn-model", version, precision ("float"|"fixed")
     /config                JSON text of the experiment config (provenance)

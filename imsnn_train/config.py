@@ -100,6 +100,9 @@ class QuantConfig:
     """Fixed-point export; see imsnn_lava.fixed_point for the meaning."""
 
     max_scale_log2: int = 12
+    # Plain (baseline) layers use weight exponent 0 so lava-dl netx loads them correctly
+    # (it reads dense weights as 8-bit and ignores exponents).
+    netx_compatible: bool = True
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,13 @@ def layer_specs(net: Network) -> list[fmt.LayerSpec]:
     return specs
 
 
-def quantize_layer(spec: fmt.LayerSpec, max_scale_log2: int) -> fmt.FixedLayer:
+def quantize_layer(spec: fmt.LayerSpec, max_scale_log2: int,
+                   netx_compatible: bool = True) -> fmt.FixedLayer:
     """The Loihi fixed-point form of one layer; FixedPointError names the layer if impossible."""
     table = reference.weight_table(spec)
     flat = table.reshape(table.shape[0], table.shape[1], -1)
-    scale = fp.choose_scale(flat, spec.vth, max_scale_log2, spec.name)
+    scale = fp.choose_scale(flat, spec.vth, max_scale_log2, spec.name,
+                            exponent_zero=netx_compatible and spec.synapse == "plain")
     return fmt.FixedLayer(
         scale=scale,
         table=fp.quantize_table(table, scale, spec.name),
@@ -57,7 +59,8 @@ def to_model_file(net: Network, cfg: ExperimentConfig, *, fixed: bool,
     specs = layer_specs(net)
     if fixed:
         for spec in specs:
-            spec.fixed = quantize_layer(spec, cfg.quant.max_scale_log2)
+            spec.fixed = quantize_layer(spec, cfg.quant.max_scale_log2,
+                                        cfg.quant.netx_compatible)
             # the deployed model's real values are what the integers represent
             spec.du = fp.int_to_decay(spec.fixed.du, fp.DU_OFFSET)
             spec.dv = fp.int_to_decay(spec.fixed.dv, fp.DV_OFFSET)

@@ -9,4 +9,5 @@ COMMAND_MODULES = (
     "imsnn_train.commands.data",
     "imsnn_train.commands.train",
     "imsnn_train.commands.lava",
+    "imsnn_train.commands.report",
 )
