@@ -18,6 +18,7 @@ SYNAPSES = ("isi", "plain")
 GATES = ("selective", "full", "none")
 SURROGATES = ("fast_sigmoid", "arctan")
 READOUTS = ("count", "membrane")
+LR_SCHEDULES = ("constant", "cosine")
 LAYER_KINDS = ("dense", "conv")
 DATASETS = ("mnist", "fashion-mnist")
 
@@ -86,6 +87,7 @@ class TrainConfig:
     epochs: int = 3
     batch_size: int = 100
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # or "cosine": lr * (1 + cos(pi * epoch / epochs)) / 2
     weight_decay: float = 0.0
     activity_l1: float = 0.0  # lambda x mean spikes per neuron per sample, summed over layers
     train_subset: int = 0  # 0 = all training images
@@ -161,6 +163,8 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     need(t.epochs >= 0, "train.epochs", ">= 0", t.epochs)
     need(t.batch_size >= 1, "train.batch_size", ">= 1", t.batch_size)
     need(t.lr > 0, "train.lr", "> 0", t.lr)
+    need(t.lr_schedule in LR_SCHEDULES, "train.lr_schedule", f"one of {LR_SCHEDULES}",
+         t.lr_schedule)
     need(t.activity_l1 >= 0, "train.activity_l1", ">= 0", t.activity_l1)
     need(0 <= t.val_size < 60000, "train.val_size", "in [0, 60000)", t.val_size)
     need(t.train_subset >= 0 and t.eval_subset >= 0, "train.train_subset/eval_subset",

@@ -8,6 +8,7 @@ run would, and two runs with the same config give the same numbers (CPU).
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -51,6 +52,15 @@ def train_seed(cfg: ExperimentConfig, epoch: int) -> int:
 def make_optimizer(net: Network, cfg: ExperimentConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(net.parameters(), lr=cfg.train.lr,
                             weight_decay=cfg.train.weight_decay)
+
+
+def epoch_lr(cfg: ExperimentConfig, epoch: int) -> float:
+    """The learning rate of an epoch: a function of the epoch alone, so resuming needs no
+    scheduler state."""
+    t = cfg.train
+    if t.lr_schedule == "cosine" and t.epochs > 0:
+        return t.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / t.epochs))
+    return t.lr
 
 
 def loss_fn(out, labels: torch.Tensor, cfg: ExperimentConfig) -> torch.Tensor:
@@ -129,6 +139,8 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
 def _train_epoch(net, opt, cfg, epoch, images, labels, ids, progress) -> dict:
     t_cfg, enc = cfg.train, cfg.encoding
     net.train()
+    for group in opt.param_groups:
+        group["lr"] = epoch_lr(cfg, epoch)
     order = np.random.default_rng([t_cfg.seed, epoch]).permutation(len(labels))
     seed = train_seed(cfg, epoch)
     n_batches = (len(order) + t_cfg.batch_size - 1) // t_cfg.batch_size
