@@ -13,7 +13,14 @@ import torch
 from torch import nn
 
 from imsnn_train.config import ISIConfig
-from imsnn_train.functional.isi import isi_conv, isi_counter, isi_dense, isi_gate, isi_phi
+from imsnn_train.functional.isi import (
+    dense_tables,
+    isi_conv,
+    isi_counter,
+    isi_dense,
+    isi_gate,
+    isi_phi,
+)
 
 
 def _uniform(shape, bound: float, gen: torch.Generator) -> torch.Tensor:
@@ -60,18 +67,28 @@ class ISIDense(_Synapse):
 
     isi = True
 
-    def __init__(self, in_shape, n_out: int, isi: ISIConfig, gen: torch.Generator):
+    def __init__(self, in_shape, n_out: int, isi: ISIConfig, gen: torch.Generator,
+                 isi_gen: torch.Generator):
         super().__init__(in_shape, (n_out, 1, 1))
         bound = 1.0 / math.sqrt(self.n_in)
         self.weight = nn.Parameter(_uniform((n_out, self.n_in), bound, gen).float())
-        _isi_buffers(self, (n_out, self.n_in), isi, gen)
+        _isi_buffers(self, (n_out, self.n_in), isi, isi_gen)
         self.phi_max, self.c0, self.gate = isi.phi_max, isi.c0, isi.gate
+        self._tables = None  # (key, (G^T, R^T)): derived from the fixed mu, sigma
+
+    def tables(self, dtype: torch.dtype):
+        key = (dtype, self.mu.device, self.mu._version, self.sigma._version,
+               self.mu.data_ptr(), self.sigma.data_ptr())
+        if self._tables is None or self._tables[0] != key:
+            self._tables = (key, dense_tables(self.mu.to(dtype), self.sigma.to(dtype),
+                                              self.phi_max))
+        return self._tables[1]
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         t, b, _ = s.shape
         phi = isi_gate(isi_phi(isi_counter(s, self.c0), self.phi_max), self.gate)
         a = isi_dense(s.reshape(t * b, -1), phi.reshape(t * b, -1), self.weight,
-                      self.mu.to(s.dtype), self.sigma.to(s.dtype), self.phi_max)
+                      self.mu, self.sigma, self.phi_max, tables=self.tables(s.dtype))
         return a.view(t, b, self.n_out)
 
 
@@ -107,12 +124,12 @@ class ISIConv2d(_Synapse):
     isi = True
 
     def __init__(self, in_shape, channels: int, kernel: int, stride: int, padding: int,
-                 isi: ISIConfig, gen: torch.Generator):
+                 isi: ISIConfig, gen: torch.Generator, isi_gen: torch.Generator):
         super().__init__(in_shape, conv_out_shape(in_shape, channels, kernel, stride, padding))
         fan_in = in_shape[0] * kernel * kernel
         shape = (channels, in_shape[0], kernel, kernel)
         self.weight = nn.Parameter(_uniform(shape, 1.0 / math.sqrt(fan_in), gen).float())
-        _isi_buffers(self, shape, isi, gen)
+        _isi_buffers(self, shape, isi, isi_gen)
         self.stride, self.padding = stride, padding
         self.phi_max, self.c0, self.gate = isi.phi_max, isi.c0, isi.gate
 

@@ -35,18 +35,24 @@ class NetOutput:
         return self.output_counts.argmax(dim=1)  # ties: lowest index, as numpy
 
 
+ISI_SEED_OFFSET = 1_000_003  # mu, sigma come from their own generator: the weights of an
+# IMSNN and of its baseline with the same init_seed are drawn identically
+
+
 def build_layers(cfg: ModelConfig, gen: torch.Generator) -> list[nn.Module]:
+    isi_gen = torch.Generator().manual_seed(cfg.init_seed + ISI_SEED_OFFSET)
     layers = []
     shape = tuple(cfg.input_shape)
     isi = cfg.synapse == "isi"
     for lc in cfg.layers:
         if lc.kind == "dense":
-            layer = (ISIDense(shape, lc.out, cfg.isi, gen) if isi else Dense(shape, lc.out, gen))
+            layer = (ISIDense(shape, lc.out, cfg.isi, gen, isi_gen) if isi
+                     else Dense(shape, lc.out, gen))
         else:
             if layers and layers[-1].kind == "dense":
                 raise ValueError(f"layer {len(layers) + 1}: a conv layer cannot follow a dense one")
             args = (shape, lc.out, lc.kernel, lc.stride, lc.padding)
-            layer = ISIConv2d(*args, cfg.isi, gen) if isi else Conv2d(*args, gen)
+            layer = ISIConv2d(*args, cfg.isi, gen, isi_gen) if isi else Conv2d(*args, gen)
         if min(layer.out_shape) < 1:
             raise ValueError(f"layer {len(layers) + 1}: output shape {layer.out_shape} is empty")
         layers.append(layer)

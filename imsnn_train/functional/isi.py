@@ -24,15 +24,36 @@ def gaussian(phi: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.
     return torch.exp(-((phi - mu) ** 2) / (2.0 * sigma**2))
 
 
+class _Counter(torch.autograd.Function):
+    """c[0] = c0, c[t+1] = 1 + c[t] (1 - s[t]), with a hand-written backward
+    (dc[t+1]/dc[t] = 1 - s[t], dc[t+1]/ds[t] = -c[t]); no per-step graph nodes."""
+
+    @staticmethod
+    def forward(ctx, s: torch.Tensor, c0: int) -> torch.Tensor:
+        c = torch.empty_like(s)
+        c[0] = float(c0)
+        for t in range(s.shape[0] - 1):
+            torch.addcmul(torch.ones_like(c[t]), c[t], 1 - s[t], out=c[t + 1])
+        ctx.save_for_backward(s, c)
+        return c
+
+    @staticmethod
+    def backward(ctx, gc: torch.Tensor):
+        s, c = ctx.saved_tensors
+        g = gc.clone()
+        gs = torch.zeros_like(s)
+        for t in range(s.shape[0] - 2, -1, -1):
+            torch.mul(c[t], g[t + 1], out=gs[t]).neg_()
+            g[t].addcmul_(g[t + 1], 1 - s[t])
+        return gs, None
+
+
 def isi_counter(s: torch.Tensor, c0: int) -> torch.Tensor:
     """c[0] = c0, c[t+1] = 1 + c[t] (1 - s[t]); differentiable through s (dc[t+1]/ds[t] = -c[t]).
 
     s: (T, ...) spikes. Returns c with the same shape.
     """
-    c = [torch.full_like(s[0], float(c0))]
-    for t in range(s.shape[0] - 1):
-        c.append(1 + c[-1] * (1 - s[t]))
-    return torch.stack(c)
+    return _Counter.apply(s, c0)
 
 
 def isi_phi(c: torch.Tensor, phi_max: int) -> torch.Tensor:
@@ -68,22 +89,31 @@ def _bins(phi_max: int, like: torch.Tensor, ndim: int) -> torch.Tensor:
     )
 
 
+def modulation_tables(mu: torch.Tensor, sigma: torch.Tensor, phi_max: int):
+    """G[k] = exp(-(k - mu)^2 / (2 sigma^2)) and R[k] = dlogG/dphi = -(k - mu) / sigma^2 at
+    k = 1..phi_max, shape (K, *mu.shape). They depend only on the fixed mu and sigma, so layers
+    compute them once."""
+    bins = _bins(phi_max, mu, mu.ndim)
+    return gaussian(bins, mu[None], sigma[None]), -(bins - mu[None]) / sigma[None] ** 2
+
+
 def _tables(weight, mu, sigma, phi_max):
-    """E[k] = w G[k] and E'[k] = E[k] * -(k - mu) / sigma^2 for k = 1..phi_max."""
-    bins = _bins(phi_max, weight, weight.ndim)
-    g = gaussian(bins, mu[None], sigma[None])
+    """G[k], E[k] = w G[k] and E'[k] = E[k] R[k] for k = 1..phi_max."""
+    g, r = modulation_tables(mu, sigma, phi_max)
     e = weight[None] * g
-    de = e * (-(bins - mu[None]) / sigma[None] ** 2)
-    return g, e, de
+    return g, e, e * r
+
+
+GRAD_S_ROWS = 512  # rows per block of the dL/ds product (bounds its N x K x n_in temporary)
 
 
 class _ISIDense(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, s, phi, weight, mu, sigma, phi_max: int):
+    def forward(ctx, s, phi, weight, g_t, r_t, phi_max: int):
+        """g_t, r_t: the modulation tables transposed, (K, n_in, n_out)."""
         n, n_in = s.shape
         n_out = weight.shape[0]
-        g, e, de = _tables(weight, mu, sigma, phi_max)
-        et = e.transpose(1, 2).reshape(phi_max * n_in, n_out)
+        e_t = (g_t * weight.t()[None]).reshape(phi_max * n_in, n_out)
         k = phi.detach().long() - 1
         rows, cols = torch.nonzero(s.detach() > 0, as_tuple=True)
         idx = k[rows, cols] * n_in + cols
@@ -91,38 +121,48 @@ class _ISIDense(torch.autograd.Function):
             torch.stack([rows, idx]), torch.ones_like(rows, dtype=s.dtype),
             (n, phi_max * n_in),
         ).coalesce()
-        a = torch.sparse.mm(sel, et)
-        ctx.save_for_backward(k, g, e, de, rows, cols, idx)
+        a = torch.sparse.mm(sel, e_t)
+        ctx.save_for_backward(k, g_t, r_t, e_t, rows, cols, idx)
         ctx.sel, ctx.phi_max, ctx.shape = sel, phi_max, (n, n_in, n_out)
         return a
 
     @staticmethod
     def backward(ctx, ga):
-        k, g, e, de, rows, cols, idx = ctx.saved_tensors
+        k, g_t, r_t, e_t, rows, cols, idx = ctx.saved_tensors
         n, n_in, n_out = ctx.shape
         kmax = ctx.phi_max
         grad_s = grad_phi = grad_w = None
         ga = ga.contiguous()
         if ctx.needs_input_grad[2]:
-            ge = torch.sparse.mm(ctx.sel.t(), ga).view(kmax, n_in, n_out).transpose(1, 2)
-            grad_w = (ge * g).sum(0)
+            ge = torch.sparse.mm(ctx.sel.t(), ga).view(kmax, n_in, n_out)
+            grad_w = (ge * g_t).sum(0).t()
         if ctx.needs_input_grad[0]:
-            grad_s = torch.zeros((n, n_in), dtype=ga.dtype, device=ga.device)
-            for b in range(kmax):
-                mask = k == b
-                if mask.any():
-                    grad_s += mask * (ga @ e[b])
+            # dL/ds_i = (dL/da @ E[k_i])_i: one product over all bins, then pick each input's bin
+            grad_s = torch.empty((n, n_in), dtype=ga.dtype, device=ga.device)
+            for i in range(0, n, GRAD_S_ROWS):
+                z = (ga[i:i + GRAD_S_ROWS] @ e_t.t()).view(-1, kmax, n_in)
+                grad_s[i:i + GRAD_S_ROWS] = z.gather(1, k[i:i + GRAD_S_ROWS, None]).squeeze(1)
         if ctx.needs_input_grad[1]:
-            dt = de.transpose(1, 2).reshape(kmax * n_in, n_out)
-            per_event = (dt[idx] * ga[rows]).sum(1)
+            d_t = (e_t.view(kmax, n_in, n_out) * r_t).view(kmax * n_in, n_out)
+            per_event = (d_t[idx] * ga[rows]).sum(1)
             grad_phi = torch.zeros((n, n_in), dtype=ga.dtype, device=ga.device)
             grad_phi[rows, cols] = per_event
         return grad_s, grad_phi, grad_w, None, None, None
 
 
-def isi_dense(s, phi, weight, mu, sigma, phi_max: int) -> torch.Tensor:
-    """Synaptic input of an ISI dense layer for N spike vectors: s, phi (N, n_in) -> (N, n_out)."""
-    return _ISIDense.apply(s, phi, weight, mu, sigma, phi_max)
+def isi_dense(s, phi, weight, mu, sigma, phi_max: int, tables=None) -> torch.Tensor:
+    """Synaptic input of an ISI dense layer for N spike vectors: s, phi (N, n_in) -> (N, n_out).
+
+    tables: (G^T, R^T) of shape (K, n_in, n_out) from `dense_tables`, to reuse across calls.
+    """
+    g_t, r_t = tables if tables is not None else dense_tables(mu, sigma, phi_max)
+    return _ISIDense.apply(s, phi, weight, g_t, r_t, phi_max)
+
+
+def dense_tables(mu: torch.Tensor, sigma: torch.Tensor, phi_max: int):
+    """(G^T, R^T), each (K, n_in, n_out) contiguous, for `isi_dense`."""
+    g, r = modulation_tables(mu, sigma, phi_max)
+    return g.transpose(1, 2).contiguous(), r.transpose(1, 2).contiguous()
 
 
 class _ISIConv(torch.autograd.Function):

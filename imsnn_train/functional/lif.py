@@ -40,8 +40,8 @@ def lif_run(a: torch.Tensor, p: LIFParams, record_v: bool = False):
     u = torch.zeros_like(a[0])
     v = torch.zeros_like(a[0])
     spikes, volts = [], []
-    for t in range(a.shape[0]):
-        s, (u, v) = lif_step(a[t], (u, v), p)
+    for a_t in a.unbind(0):  # unbind: indexing a[t] costs a full-size zero fill in backward
+        s, (u, v) = lif_step(a_t, (u, v), p)
         spikes.append(s)
         if record_v:
             volts.append(v)

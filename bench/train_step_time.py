@@ -1,0 +1,173 @@
+"""Training step time of the IMSNN against the same-shape baseline (CPU).
+
+One step = forward + cross-entropy on output counts + backward + Adam step, batch 100, T = 25,
+on real MNIST training batches (rate code of the configs). The models are timed side by side in
+one process, interleaved (each repeat runs every model once, in turn) so that machine load
+drifts hit them alike; the median over repeats is reported. Results go to
+bench/results/train_step_time.json with the machine's facts.
+
+    python bench/train_step_time.py [--threads 1] [--repeats 15] [--quick]
+
+Target (issue): IMSNN <= 2x the baseline, dense 784-500-10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from imsnn_lava.encoding import encode
+from imsnn_train.config import from_dict
+from imsnn_train.data.datasets import load_split_with_ids
+from imsnn_train.network import Network
+from imsnn_train.train import loss_fn, make_optimizer
+
+RESULTS = Path(__file__).resolve().parent / "results" / "train_step_time.json"
+
+DENSE = [{"kind": "dense", "out": 500}, {"kind": "dense", "out": 10}]
+CONV = [{"kind": "conv", "out": 16, "kernel": 5, "stride": 2},
+        {"kind": "conv", "out": 32, "kernel": 3, "stride": 2},
+        {"kind": "dense", "out": 10}]
+# (name, layers, synapse, phi_max): the shapes of deploy/configs/mnist_{dense,conv}_*.toml
+MODELS = [
+    ("dense 784-500-10 baseline", DENSE, "plain", 16),
+    ("dense 784-500-10 IMSNN", DENSE, "isi", 16),
+    ("conv 16c5s2-32c3s2-10 baseline", CONV, "plain", 8),
+    ("conv 16c5s2-32c3s2-10 IMSNN", CONV, "isi", 8),
+]
+PAIRS = [("dense", "dense 784-500-10 IMSNN", "dense 784-500-10 baseline"),
+         ("conv", "conv 16c5s2-32c3s2-10 IMSNN", "conv 16c5s2-32c3s2-10 baseline")]
+
+
+def machine_info(threads: int) -> dict:
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "torch_threads": threads,
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "mkldnn": torch.backends.mkldnn.is_available(),
+        "load_average_at_start": load,
+    }
+
+
+class Runner:
+    def __init__(self, name, layers, synapse, phi_max, batch_size, steps, lr=1e-3):
+        self.name = name
+        self.cfg = from_dict({
+            "model": {"synapse": synapse, "layers": layers, "isi": {"phi_max": phi_max}},
+            "encoding": {"num_steps": steps},
+            "train": {"batch_size": batch_size, "lr": lr},
+        })
+        self.net = Network(self.cfg.model)
+        self.net.train()
+        self.opt = make_optimizer(self.net, self.cfg)
+        self.times: list[float] = []
+        self.hidden_spikes: list[float] = []
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        t0 = time.perf_counter()
+        out = self.net(x)
+        loss = loss_fn(out, y, self.cfg)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        dt = time.perf_counter() - t0
+        self.hidden_spikes.append(sum(float(s.sum()) for s in out.spikes[1:-1]) / x.shape[1])
+        return dt
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: on a shared machine more can be far slower)")
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--quick", action="store_true", help="3 repeats, 1 warm-up")
+    ap.add_argument("--only", choices=["dense", "conv"], default=None)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.repeats, args.warmup = 3, 1
+    torch.set_num_threads(args.threads)
+    machine = machine_info(args.threads)
+    n_batches = args.repeats + args.warmup
+    images, labels, ids = load_split_with_ids("mnist", "train", limit=n_batches * args.batch_size)
+    batches = []
+    for b in range(n_batches):
+        sl = slice(b * args.batch_size, (b + 1) * args.batch_size)
+        x = encode(images[sl], ids[sl], num_steps=args.steps, max_rate=0.5, seed=1)
+        batches.append((torch.from_numpy(x).float(),
+                        torch.from_numpy(labels[sl].astype(np.int64))))
+    models = [m for m in MODELS if args.only is None or m[0].startswith(args.only)]
+    runners = [Runner(name, layers, syn, phi_max, args.batch_size, args.steps)
+               for name, layers, syn, phi_max in models]
+    for i, (x, y) in enumerate(batches):
+        for r in runners:  # interleaved: every repeat runs every model once, in turn
+            dt = r.step(x, y)
+            if i >= args.warmup:
+                r.times.append(dt)
+    rows = {}
+    for r in runners:
+        rows[r.name] = {
+            "median_ms": 1e3 * statistics.median(r.times),
+            "min_ms": 1e3 * min(r.times),
+            "max_ms": 1e3 * max(r.times),
+            "repeats": len(r.times),
+            "hidden_spikes_per_sample_median": statistics.median(r.hidden_spikes[args.warmup:]),
+        }
+    ratios = {}
+    for kind, isi, base in PAIRS:
+        if isi in rows and base in rows:
+            ratios[kind] = rows[isi]["median_ms"] / rows[base]["median_ms"]
+    result = {
+        "benchmark": "train_step_time",
+        "what": "forward + CE loss + backward + Adam step, real MNIST batches",
+        "batch_size": args.batch_size, "num_steps": args.steps,
+        "warmup": args.warmup, "interleaved": True,
+        "machine": machine,
+        "models": rows,
+        "imsnn_over_baseline": ratios,
+        "target_dense_ratio": 2.0,
+    }
+    try:
+        result["machine"]["load_average_at_end"] = os.getloadavg()
+    except OSError:
+        pass
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print(f"batch {args.batch_size}, T {args.steps}, torch {torch.__version__}, "
+          f"{args.threads} thread(s), {os.cpu_count()} cpus, "
+          f"load average at start {machine['load_average_at_start']}")
+    print(f"{'model':<34}{'median ms':>11}{'min ms':>9}{'max ms':>9}{'hidden spk':>12}")
+    for name, row in rows.items():
+        print(f"{name:<34}{row['median_ms']:>11.1f}{row['min_ms']:>9.1f}{row['max_ms']:>9.1f}"
+              f"{row['hidden_spikes_per_sample_median']:>12.1f}")
+    for kind, ratio in ratios.items():
+        verdict = "" if kind != "dense" else ("  (target <= 2x: met)" if ratio <= 2.0
+                                              else "  (target <= 2x: NOT met)")
+        print(f"{kind}: IMSNN / baseline = {ratio:.2f}x{verdict}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
