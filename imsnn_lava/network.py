@@ -131,6 +131,9 @@ def build(model: ModelFile, *, fixed: bool, replicas: int, num_samples: int,
     bit-accurate models on the file's integers (needs a fixed-point file); else float64.
     record: also record every layer's spike trains, every synapse's output and every
     neuron's v at every step (small runs only: Var.get moves ~55k values/s).
+    Each synapse counts its layer's events (Vars spike_counts, synops, active_updates,
+    isi_histogram; imsnn_lava.counting has the definitions) and keeps the first sample's
+    incoming spikes (Var raster); the output counter keeps the output layer's.
     """
     with lava_logging_guard():
         return _build(model, fixed=fixed, replicas=replicas, num_samples=num_samples,

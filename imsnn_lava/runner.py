@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imsnn_lava import reference
+from imsnn_lava.counting import EventCounts
 from imsnn_lava.errors import SimulationError
 from imsnn_lava.format import ModelFile
 
@@ -35,6 +36,49 @@ POLL_S = 0.05
 GRACE_S = 2.0
 STOP_TIMEOUT_S = 30.0
 DEFAULT_CHUNK_STEPS = 1000
+PROGRESS_UPDATES = 25  # a run is cut into at least this many chunks (when it has the periods)
+
+# Choosing the replica count R (`auto_replicas`). Lava's simulator costs about 1.7 ms per step
+# whatever the network (message passing between the processes, not math), so R samples side by
+# side share that cost, while the math grows with R. Measured on 2 cores (demo 784-200-10
+# network, 994 neurons, fixed point; bench/lava_throughput.py): ms per step 1.7 (R = 1), 2.3
+# (32), 4.8 (94), 11.3 (256), at load ~6: the fixed cost is a third of a step at R ~ 100 and
+# a sixth at R ~ 250, where samples/s flatten out. So: R x (input + all layer sizes) ~
+# REPLICA_NEURONS.
+# Memory: every connection of Lava's CPU backend buffers LAVA_CHANNEL_SLOTS messages of (R, n)
+# values, so a replica costs about `replica_bytes` (0.4 MB for the demo network); R is capped to
+# keep that under MEMORY_BUDGET.
+REPLICA_NEURONS = 250_000
+MEMORY_BUDGET = 1 << 30  # bytes for the replica-dependent part (about 0.4 GB base besides)
+LAVA_CHANNEL_SLOTS = 64  # Lava 0.10's default pypy_channel_size
+REPLICA_BYTES_FACTOR = 2.0  # measured PSS growth per replica / the estimate below
+
+
+def replica_bytes(model: ModelFile, fixed: bool) -> int:
+    """Estimated memory one replica adds: the channel buffers of every connection (source
+    -> synapse: bool; synapse -> neurons and neurons -> next: 4-byte ints in fixed point,
+    float64 in floating point, LAVA_CHANNEL_SLOTS messages each) plus the models' per-replica
+    state, times REPLICA_BYTES_FACTOR (calibrated on the demo network)."""
+    n_in = int(np.prod(model.input_shape))
+    value = 4 if fixed else 8
+    outs = [layer.n_out for layer in model.layers]
+    message = n_in + 2 * value * sum(outs)
+    state = model.num_steps * n_in + 8 * n_in * len(outs) + 8 * 6 * sum(outs)
+    return int(REPLICA_BYTES_FACTOR * (LAVA_CHANNEL_SLOTS * message + state))
+
+
+def auto_replicas(model: ModelFile, num_samples: int, *, fixed: bool,
+                  memory_budget: int = MEMORY_BUDGET) -> int:
+    """The replica count for N samples: R_max = min(ceil(REPLICA_NEURONS / neurons),
+    memory_budget // replica_bytes), neurons = input size + every layer's size; then balanced
+    so that the last sample period is as full as the others: R = ceil(N / ceil(N / R_max))."""
+    neurons = int(np.prod(model.input_shape)) + sum(layer.n_out for layer in model.layers)
+    r_speed = -(-REPLICA_NEURONS // max(neurons, 1))
+    r_mem = max(1, int(memory_budget) // max(replica_bytes(model, fixed), 1))
+    r_max = max(1, min(r_speed, r_mem))
+    n = max(int(num_samples), 1)
+    periods = -(-n // r_max)
+    return -(-n // periods)
 
 
 @dataclass
@@ -52,6 +96,8 @@ class LavaResult:
     spikes: list[np.ndarray] | None = None  # record: input + every layer, (T, N, n) bool
     currents: list[np.ndarray] | None = None  # record: per layer, (T, N, n_out) input at t
     voltages: list[np.ndarray] | None = None  # record: per layer, (T, N, n_out) v after t
+    events: EventCounts | None = None  # per-sample event counts, counted inside Lava
+    raster: list[np.ndarray] | None = None  # raster: input + every layer, (T, n) bool, sample 0
 
     @property
     def ms_per_step(self) -> float:
@@ -68,7 +114,8 @@ class LavaResult:
 
 def run(model: ModelFile, *, fixed: bool, images: np.ndarray | None = None,
         sample_ids: np.ndarray | None = None, spikes: np.ndarray | None = None,
-        replicas: int = 1, record: bool = False, timeout_s: float | None = None,
+        replicas: int | None = 1, record: bool = False, raster: bool = False,
+        timeout_s: float | None = None,
         progress: bool | Callable[[int, int], None] | None = None,
         chunk_steps: int = DEFAULT_CHUNK_STEPS) -> LavaResult:
     """Simulate N samples of `model` in Lava and return per-sample counts.
@@ -76,8 +123,12 @@ def run(model: ModelFile, *, fixed: bool, images: np.ndarray | None = None,
     images: (N, ...) uint8, rate-coded inside Lava with the model's encoding and `sample_ids`
     (default 0..N-1); or spikes: (N, T, n_in) bool (note: N first, as in the model file's
     reference data; encode() returns (T, N, n_in)). fixed: Lava's bit-accurate fixed-point
-    models on the file's integers, else float64. replicas: samples simulated side by side.
-    record: also return every step of every layer (small N only). timeout_s: the most one
+    models on the file's integers, else float64. replicas: samples simulated side by side
+    (None: auto_replicas).
+    record: also return every step of every layer (small N only). raster: also return the
+    first sample's spike trains (input and every layer, recorded by the synapses and the
+    output counter as they receive them; T x n bits per layer to read). The per-sample event counts
+    (result.events, imsnn_lava.counting) are always counted inside Lava. timeout_s: the most one
     chunk (about `chunk_steps` steps) may take before the run is declared hung. progress: True
     for a tqdm bar, or a callable(samples_done, samples_total).
     Raises SimulationError if Lava fails, hangs or is interrupted (KeyboardInterrupt is
@@ -90,11 +141,14 @@ def run(model: ModelFile, *, fixed: bool, images: np.ndarray | None = None,
                                       sample_ids=sample_ids)
     if n < 1:
         raise ValueError("need at least one sample")
+    if replicas is None:
+        replicas = auto_replicas(model, n, fixed=fixed)
     replicas = max(1, min(int(replicas), n))
     net = network.build(model, fixed=fixed, replicas=replicas, num_samples=n, images=images,
                         spikes=spikes, sample_ids=sample_ids, record=record)
     t = model.num_steps
-    periods_per_chunk = max(1, int(chunk_steps) // t)
+    periods_per_chunk = max(1, min(int(chunk_steps) // t,
+                                   -(-net.num_periods // PROGRESS_UPDATES)))
     bar, report = _progress(progress, n)
     run_s = 0.0
     runtime = None
@@ -108,7 +162,7 @@ def run(model: ModelFile, *, fixed: bool, images: np.ndarray | None = None,
             run_s += time.perf_counter() - t0
             done += k
             report(min(done * replicas, n))
-        result = _collect(net, n, run_s)
+        result = _collect(net, n, run_s, raster)
     finally:
         if bar is not None:
             bar.close()
@@ -350,16 +404,36 @@ def _per_sample(data: np.ndarray, net, n: int) -> np.ndarray:
     return data[:, :n]
 
 
-def _collect(net, n: int, run_s: float) -> LavaResult:
-    from imsnn_lava.proc_common import unpack_words
+def _get_int(var, n: int | None = None) -> np.ndarray:
+    values = np.rint(var.get()).astype(np.int64)
+    return values if n is None else values[:n]
 
-    out = np.rint(net.counter.counts.get()).astype(np.int64)[:n]
-    pre = [np.rint(s.spike_counts.get()).astype(np.int64)[:n] for s in net.synapses]
+
+def _collect(net, n: int, run_s: float, raster: bool = False) -> LavaResult:
+    from imsnn_lava.proc_common import unpack_counts, unpack_words
+
+    c = net.counter
+    out = unpack_counts(c.packed_counts.get(), c.s_in.shape[-1], c.proc_params["bits"],
+                        c.proc_params["per"])[:n]
+    pre = [_get_int(s.spike_counts, n) for s in net.synapses]
     layer_counts = np.stack(pre[1:] + [out.sum(axis=1)], axis=1)
+    model = net.model
+    isi = [layer.synapse == "isi" for layer in model.layers]
+    events = EventCounts(
+        input_spikes=pre[0], spikes=layer_counts, spikes_in=np.stack(pre, axis=1),
+        synops=np.stack([_get_int(s.synops, n) for s in net.synapses], axis=1),
+        active_updates=np.stack([_get_int(s.active_updates, n) for s in net.synapses], axis=1),
+        neuron_updates=np.array([net.num_steps * layer.n_out for layer in model.layers],
+                                np.int64),
+        isi=isi, isi_histograms=[_get_int(s.isi_histogram) if k else None
+                                 for s, k in zip(net.synapses, isi)])
     result = LavaResult(output_counts=out, layer_counts=layer_counts, input_counts=pre[0],
                         predictions=reference.predict(out), num_steps=net.num_steps,
                         replicas=net.replicas, fixed=net.fixed, steps=net.total_steps,
-                        wall_s=0.0, run_s=run_s)
+                        wall_s=0.0, run_s=run_s, events=events)
+    if raster:
+        result.raster = [unpack_words(s.raster.get(), s.s_in.shape[-1]) for s in net.synapses]
+        result.raster.append(unpack_words(net.counter.raster.get(), net.counter.s_in.shape[-1]))
     if net.spike_recorders is not None:
         dtype = np.int64 if net.fixed else np.float64
         result.spikes = [_per_sample(unpack_words(rec.data.get(), rec.a_in.shape[-1]), net, n)

@@ -59,6 +59,27 @@ def test_train_export_evaluate_verify_simulate(trained):
     assert lava["accuracy"] == torch_fixed["accuracy"]
     for row_lava, row_torch in zip(lava["layers"], torch_fixed["layers"][1:]):
         assert row_lava["spikes_per_sample"] == pytest.approx(row_torch["spikes_per_sample"])
+        # synaptic events counted inside Lava equal those counted from the PyTorch side
+        assert row_lava["synops_per_sample"] == pytest.approx(row_torch["synops_per_sample"])
+    # the event counts, name, synapse, input and the first sample's raster reach the JSON
+    assert lava["name"] == "demo_imsnn" and lava["synapse"] == "isi"
+    assert lava["agreement_events"] == 1.0
+    assert lava["input"]["neurons"] == 784
+    assert lava["input"]["spikes_per_sample"] == pytest.approx(
+        torch_fixed["layers"][0]["spikes_per_sample"])
+    assert [r["name"] for r in lava["raster"]["layers"]] == ["input", "layer1", "layer2"]
+    for row in lava["layers"]:
+        assert row["fan_in"] > 0 and len(row["isi_histogram"]) == 16
+        assert row["neuron_updates_per_sample"] == 12 * row["neurons"]
+        assert row["active_updates_per_sample"] + row["idle_updates_per_sample"] == \
+            pytest.approx(row["neuron_updates_per_sample"])
+    # and `imsnn report` costs it with energy and draws its figures
+    report = trained / "report"
+    imsnn("report", sim, "-o", report)
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["runs"][0]["energy_per_inference_nj"] > 0
+    for png in ("energy.png", "isi_histograms.png", "raster_00_demo_imsnn.png"):
+        assert (report / png).stat().st_size > 1000, png
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, trained):
