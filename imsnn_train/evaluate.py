@@ -52,7 +52,7 @@ def evaluate(net: Network, specs: list[fmt.LayerSpec], images: np.ndarray, label
             x = encode(images[sl], sample_ids[sl], num_steps=enc.num_steps,
                        max_rate=enc.max_rate, seed=enc.seed)
             out = net(torch.from_numpy(x).to(dtype))
-            tally.add([s.sum(0).double().numpy() for s in out.spikes])
+            tally.add_spikes([s.cpu().numpy() for s in out.spikes])
             preds.append(out.predictions().numpy())
             bar.update(sl.stop - sl.start)
     bar.close()
@@ -66,14 +66,14 @@ def evaluate_fixed(model: fmt.ModelFile, images: np.ndarray, labels: np.ndarray,
     if model.precision != "fixed":
         raise ValueError("evaluate_fixed needs a fixed-point model")
     enc = model.encoding
-    tally = EventTally(model.layers, enc.num_steps)
+    tally = EventTally(model.layers, enc.num_steps, fixed=True)
     preds = []
     bar = tqdm(total=len(labels), desc=desc, unit="sample", disable=not progress, leave=False)
     for sl in _batches(len(labels), batch_size):
         x = encode(images[sl], sample_ids[sl], num_steps=enc.num_steps, max_rate=enc.max_rate,
                    seed=enc.seed)
-        res = reference.simulate(model, x, fixed=True)
-        tally.add([s.sum(0).astype(np.float64) for s in res.spikes])
+        res = reference.simulate(model, x, fixed=True, record=True)
+        tally.add_spikes(res.spikes, currents=res.currents)
         preds.append(res.predictions())
         bar.update(sl.stop - sl.start)
     bar.close()
