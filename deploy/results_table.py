@@ -1,0 +1,115 @@
+"""Collect a reproduce run folder into one results table (Markdown + JSON).
+
+    python deploy/results_table.py OUT CONFIG [CONFIG ...]
+
+Reads, per config: OUT/CONFIG/metrics.json (training, PyTorch float test accuracy),
+OUT/CONFIG-torch-fixed.json (quantized PyTorch), OUT/CONFIG-lava.json (Lava fixed point, full
+test set), OUT/CONFIG.train_seconds, and OUT/report/summary.json (Loihi energy). Writes
+OUT/results.md and OUT/results.json. Each IMSNN is compared with the plain baseline of the same
+dataset and architecture (config names <dataset>_<arch>_baseline).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def collect(out: Path, configs: list[str]) -> list[dict]:
+    summary = _load(out / "report" / "summary.json") or {"runs": []}
+    energy = {Path(r["file"]).name: r for r in summary["runs"]}
+    rows = []
+    for name in configs:
+        metrics = _load(out / name / "metrics.json")
+        fixed = _load(out / f"{name}-torch-fixed.json")
+        lava = _load(out / f"{name}-lava.json")
+        seconds = out / f"{name}.train_seconds"
+        row = {"name": name, "complete": bool(metrics and fixed and lava)}
+        if metrics:
+            cfg = metrics["config"]
+            row.update(dataset=cfg["train"]["dataset"], synapse=cfg["model"]["synapse"],
+                       gate=cfg["model"]["isi"]["gate"], epochs=cfg["train"]["epochs"],
+                       activity_l1=cfg["train"]["activity_l1"],
+                       torch_float_accuracy=metrics["test"]["accuracy"])
+        if fixed:
+            row["torch_fixed_accuracy"] = fixed["accuracy"]
+        if lava:
+            row.update(lava_fixed_accuracy=lava["accuracy"], num_samples=lava["num_samples"],
+                       lava_agreement=lava["agreement_predictions"],
+                       lava_wall_s=lava["wall_s"],
+                       spikes_per_layer={r["name"]: r["spikes_per_sample"]
+                                         for r in lava["layers"]},
+                       hidden_spikes=sum(r["spikes_per_sample"] for r in lava["layers"][:-1]),
+                       synops=sum(r.get("synops_per_sample", 0.0) for r in lava["layers"]))
+            e = energy.get(f"{name}-lava.json")
+            if e:
+                row["loihi_energy_nj"] = e["energy_per_inference_nj"]
+        if seconds.is_file():
+            row["train_seconds"] = int(seconds.read_text().strip())
+        rows.append(row)
+    by_name = {r["name"]: r for r in rows}
+    for r in rows:
+        parts = r["name"].split("_")
+        base = by_name.get("_".join(parts[:2] + ["baseline"]))
+        if base and base is not r and "hidden_spikes" in r and "hidden_spikes" in base:
+            r["baseline"] = base["name"]
+            r["hidden_spike_reduction"] = 1 - r["hidden_spikes"] / base["hidden_spikes"]
+            if "loihi_energy_nj" in r and "loihi_energy_nj" in base:
+                r["energy_ratio"] = r["loihi_energy_nj"] / base["loihi_energy_nj"]
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    head = ("| run | epochs | PyTorch float | PyTorch fixed | Lava fixed | Lava = PyTorch fixed | "
+            "spikes/sample per layer (Lava) | hidden spikes vs baseline | synops/sample | "
+            "Loihi energy/inference | train time |")
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        layers = r.get("spikes_per_layer")
+        layer_txt = " / ".join(f"{v:.1f}" for v in layers.values()) if layers else "n/a"
+        red = r.get("hidden_spike_reduction")
+        red_txt = "baseline" if r.get("synapse") == "plain" and "baseline" not in r else (
+            "n/a" if red is None else f"{-100 * red:+.1f}%")
+        agree = r.get("lava_agreement")
+        lines.append(
+            f"| {r['name']} | {r.get('epochs', 'n/a')} | {_pct(r.get('torch_float_accuracy'))} | "
+            f"{_pct(r.get('torch_fixed_accuracy'))} | {_pct(r.get('lava_fixed_accuracy'))} | "
+            f"{'n/a' if agree is None else f'{100 * agree:.2f}% of samples'} | {layer_txt} | "
+            f"{red_txt} | {r['synops']:,.0f} | " if "synops" in r else
+            f"| {r['name']} | {r.get('epochs', 'n/a')} | {_pct(r.get('torch_float_accuracy'))} | "
+            f"{_pct(r.get('torch_fixed_accuracy'))} | n/a | n/a | n/a | n/a | n/a | ")
+        energy = r.get("loihi_energy_nj")
+        secs = r.get("train_seconds")
+        lines[-1] += (f"{'n/a' if energy is None else f'{energy / 1000:.2f} uJ'} | "
+                      f"{'n/a' if secs is None else f'{secs / 60:.0f} min'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    out = Path(argv[0])
+    rows = collect(out, argv[1:])
+    md = markdown(rows)
+    (out / "results.md").write_text(md)
+    (out / "results.json").write_text(json.dumps(
+        {"machine": {"platform": platform.platform(), "python": platform.python_version()},
+         "runs": rows}, indent=2) + "\n")
+    print(md)
+    print(f"wrote {out / 'results.md'} and {out / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
