@@ -1,6 +1,31 @@
 """Shared pytest fixtures and hooks. Keep each section small and self-contained."""
 
+import sys
+from pathlib import Path
+
 import pytest
+
+# Test helpers (tests/lava_helpers.py) import as a plain module. tests/ is not a package: the
+# lava-nc wheels install a top-level `tests` package that would shadow it.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+# ---------------------------------------------------------------------------------------------
+# Torch: one thread per test. The tensors in tests are small, and on a shared 2-core machine
+# more threads are far slower. Restored after each test.
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    if "torch" not in sys.modules:
+        yield
+        return
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 # ---------------------------------------------------------------------------------------------
 # Lava: never leave a runtime alive after a test (a live runtime hangs pytest at exit).

@@ -3,31 +3,13 @@ fixed-point Lava models run, and Lava == reference == PyTorch counts on real MNI
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import lava_helpers as H  # tests/lava_helpers.py; conftest.py puts tests/ on sys.path
 import numpy as np
 import pytest
 
 from imsnn_lava import counting
 from imsnn_lava import format as F
 from imsnn_lava import reference as R
-
-
-def _load_helpers():
-    name = "imsnn_test_lava_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("lava_helpers.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _load_helpers()
-
 
 # ---------------------------------------------------------------------------------------------
 # the definitions, on a network small enough to count by hand

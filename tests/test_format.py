@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import h5py
+import lava_helpers as H  # tests/lava_helpers.py; conftest.py puts tests/ on sys.path
 import numpy as np
 import pytest
 
 from imsnn_lava import format as fmt
 from imsnn_lava import reference
 from imsnn_lava.errors import ModelFileError
-
-
-def _helpers():
-    spec = importlib.util.spec_from_file_location("lava_helpers",
-                                                  Path(__file__).with_name("lava_helpers.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-H = _helpers()
 
 
 def _with_reference(model: fmt.ModelFile, n: int = 3) -> fmt.ModelFile:

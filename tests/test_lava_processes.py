@@ -3,10 +3,8 @@
 Every test here starts Lava's multi-process CPU simulator (about 1-2 s each on 2 cores).
 """
 
-import importlib.util
-import sys
-from pathlib import Path
 
+import lava_helpers as H  # tests/lava_helpers.py; conftest.py puts tests/ on sys.path
 import numpy as np
 import pytest
 
@@ -14,19 +12,6 @@ from imsnn_lava import encoding, runner
 from imsnn_lava import format as F
 from imsnn_lava import reference as R
 
-
-def _load_helpers():
-    name = "imsnn_test_lava_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("lava_helpers.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _load_helpers()
 pytestmark = pytest.mark.lava
 
 N_MNIST = 3

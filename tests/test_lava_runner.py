@@ -1,34 +1,19 @@
 """imsnn_lava.runner: exact per-sample reset, replicas, failure handling, cheap import."""
 
-import importlib.util
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
+import lava_helpers as H  # tests/lava_helpers.py; conftest.py puts tests/ on sys.path
 import numpy as np
 import pytest
 
 from imsnn_lava import reference as R
 from imsnn_lava import runner
 from imsnn_lava.errors import SimulationError
-
-
-def _load_helpers():
-    name = "imsnn_test_lava_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("lava_helpers.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _load_helpers()
 
 
 def _children() -> list[tuple[int, str, str]]:

@@ -3,31 +3,15 @@ the shard that ran it, and merged shard results equal the unsharded run."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
+import lava_helpers as H  # tests/lava_helpers.py; conftest.py puts tests/ on sys.path
 import numpy as np
 import pytest
 
 from imsnn_lava import format as F
 from imsnn_lava import results, runner
 from imsnn_lava.errors import ImsnnError
-
-
-def _load_helpers():
-    name = "imsnn_test_lava_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("lava_helpers.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _load_helpers()
 
 
 def test_shard_ranges_partition_the_selection():

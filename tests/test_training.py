@@ -37,12 +37,6 @@ from imsnn_train.train import loss_fn, make_optimizer, train, train_seed
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _quiet(*_args, **_kwargs):
