@@ -4,7 +4,8 @@
 
 Reads, per config: OUT/CONFIG/metrics.json (training, PyTorch float test accuracy),
 OUT/CONFIG-torch-fixed.json (quantized PyTorch), OUT/CONFIG-lava.json (Lava fixed point, full
-test set), OUT/CONFIG.train_seconds, and OUT/report/summary.json (Loihi energy). Writes
+test set), OUT/CONFIG.train_seconds (else the epochs' timings in metrics.json), and
+OUT/report/summary.json (Loihi energy). Writes
 OUT/results.md and OUT/results.json. Each IMSNN is compared with the plain baseline of the same
 dataset and architecture (config names <dataset>_<arch>_baseline).
 """
@@ -56,6 +57,8 @@ def collect(out: Path, configs: list[str]) -> list[dict]:
                 row["loihi_energy_nj"] = e["energy_per_inference_nj"]
         if seconds.is_file():
             row["train_seconds"] = int(seconds.read_text().strip())
+        elif metrics:  # trained outside this script: the epochs' own timings
+            row["train_seconds"] = int(sum(h.get("seconds", 0) for h in metrics["history"]))
         rows.append(row)
     by_name = {r["name"]: r for r in rows}
     for r in rows:
