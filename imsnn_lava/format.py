@@ -24,12 +24,15 @@ isi_dense without an error, so ISI files are for imsnn_lava only):
                            deployment can prove it reproduces training (`imsnn verify`).
 
 `read` validates every field (type, shape, range, version) before building arrays and raises
-ModelFileError naming the file and the field. Nothing is unpickled.
+ModelFileError naming the file and the field. Nothing is unpickled. Sizes are checked on the
+declared shapes before any data is read; unknown members and attributes, and soft or external
+links, are refused; anything h5py raises on a corrupt file becomes ModelFileError too.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -230,17 +233,83 @@ class _Reader:
     def __init__(self, f, path: str):
         self.f = f
         self.path = path
+        self.at = "/"  # the field being read, for errors h5py raises outside the checks
 
     def fail(self, field_name: str, msg: str) -> ModelFileError:
         return ModelFileError(f"{self.path}: field '{field_name}': {msg}")
 
     def node(self, name: str):
+        self.at = name
         try:
             return self.f[name]
         except KeyError:
             raise self.fail(name, "missing") from None
         except Exception as exc:  # noqa: BLE001 - h5py raises many types on corrupt files
             raise self.fail(name, f"unreadable ({type(exc).__name__}: {exc})") from None
+
+    def group(self, name: str):
+        import h5py
+
+        obj = self.node(name) if name else self.f
+        if not isinstance(obj, h5py.Group):
+            raise self.fail(name, "expected a group, found a dataset")
+        return obj
+
+    def keys(self, name: str, allowed: set[str] | None, attrs: set[str] = frozenset()
+             ) -> list[str]:
+        """The member names of group `name`. Members not in `allowed`, attributes not in
+        `attrs`, and soft or external links (a model file is one self-contained tree) are
+        errors."""
+        import h5py
+
+        group = self.group(name)
+        self.attr_names(name, attrs)
+        try:
+            keys = list(group.keys())
+            links = [group.get(k, getlink=True) for k in keys]
+        except Exception as exc:  # noqa: BLE001 - corrupt group index
+            raise self.fail(name or "/", f"unreadable ({type(exc).__name__}: {exc})") from None
+        unknown = sorted(set(keys) - allowed) if allowed is not None else []
+        if unknown:
+            where = f"{name}/{unknown[0]}" if name else unknown[0]
+            raise self.fail(where, f"unknown field (known: {sorted(allowed)})")
+        for key, link in zip(keys, links):
+            if not isinstance(link, h5py.HardLink):
+                where = f"{name}/{key}" if name else key
+                raise self.fail(where, f"is a {type(link).__name__}; links are not allowed")
+        return keys
+
+    def attr_names(self, name: str, allowed: set[str]) -> list[str]:
+        obj = self.node(name) if name else self.f
+        try:
+            keys = list(obj.attrs.keys())
+        except Exception as exc:  # noqa: BLE001
+            raise self.fail(f"{name}@", f"unreadable attributes ({type(exc).__name__}: "
+                            f"{exc})") from None
+        unknown = sorted(set(keys) - allowed)
+        if unknown:
+            known = f"known: {sorted(allowed)}" if allowed else "this field has none"
+            raise self.fail(f"{name}@{unknown[0]}", f"unknown attribute ({known})")
+        return keys
+
+    def check_type(self, name: str, obj_id, kind: str) -> None:
+        """Refuse a dataset or attribute whose HDF5 type class does not fit `kind`, before
+        h5py reads or converts it: a corrupt file can turn a string into a variable-length
+        sequence of garbage, and reading that crashes the HDF5 library (found by fuzzing)."""
+        from h5py import h5t
+
+        try:
+            type_id = obj_id.get_type()
+            cls = type_id.get_class()
+            if cls == h5t.ENUM:
+                cls = (h5t.ENUM, type_id.get_super().get_class())
+        except Exception as exc:  # noqa: BLE001
+            raise self.fail(name, f"unreadable type ({type(exc).__name__}: {exc})") from None
+        allowed = {"i": [h5t.INTEGER], "f": [h5t.INTEGER, h5t.FLOAT],
+                   "b": [h5t.INTEGER, (h5t.ENUM, h5t.INTEGER)], "s": [h5t.STRING]}[kind]
+        if cls not in allowed:
+            found = _H5_CLASS_NAMES.get(cls[0] if isinstance(cls, tuple) else cls, str(cls))
+            raise self.fail(name, f"expected {_KIND_NAMES[kind]}, found HDF5 {found} data")
 
     def has(self, name: str) -> bool:
         try:
@@ -256,9 +325,11 @@ class _Reader:
         ds = self.node(name)
         if not isinstance(ds, h5py.Dataset):
             raise self.fail(name, "expected a dataset, found a group")
+        self.check_type(name, ds.id, kind)  # before h5py converts the type: see check_type
         if ds.shape is None:
             raise self.fail(name, "empty dataset")
-        size = int(np.prod(ds.shape, dtype=np.float64))
+        self.attr_names(name, set())
+        size = math.prod(ds.shape)
         if size > MAX_ELEMENTS:
             raise self.fail(name, f"{size} values exceed the limit of {MAX_ELEMENTS}")
         dk = ds.dtype.kind
@@ -306,9 +377,22 @@ class _Reader:
     def attr(self, obj_name: str, key: str, kind: str, lo=None, hi=None):
         obj = self.node(obj_name) if obj_name else self.f
         name = f"{obj_name}@{key}" if obj_name else f"@{key}"
+        self.at = name
         if key not in obj.attrs:
             raise self.fail(name, "missing")
-        value = obj.attrs[key]
+        try:
+            import h5py
+
+            attr_id = h5py.h5a.open(obj.id, key.encode("utf-8"))
+        except Exception as exc:  # noqa: BLE001
+            raise self.fail(name, f"unreadable ({type(exc).__name__}: {exc})") from None
+        self.check_type(name, attr_id, kind)
+        if attr_id.shape is None or math.prod(attr_id.shape) != 1:
+            raise self.fail(name, f"expected a single value, found shape {attr_id.shape}")
+        try:
+            value = obj.attrs[key]
+        except Exception as exc:  # noqa: BLE001 - unreadable or unsupported attribute type
+            raise self.fail(name, f"unreadable ({type(exc).__name__}: {exc})") from None
         if kind == "s":
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
@@ -327,6 +411,9 @@ class _Reader:
 
 
 _KIND_NAMES = {"i": "integers", "f": "numbers", "b": "booleans", "s": "text"}
+_H5_CLASS_NAMES = {0: "integer", 1: "float", 2: "time", 3: "string", 4: "bitfield",
+                   5: "opaque", 6: "compound", 7: "reference", 8: "enum",
+                   9: "variable-length sequence", 10: "array"}
 
 
 def read(path: str | Path) -> ModelFile:
@@ -336,17 +423,63 @@ def read(path: str | Path) -> ModelFile:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
+    _check_global_heaps(path)
     try:
         f = h5py.File(path, "r")
     except Exception as exc:  # noqa: BLE001 - truncated/corrupt HDF5
         raise ModelFileError(f"{path}: not a readable HDF5 model file ({exc})") from None
     with f:
-        return _read(_Reader(f, str(path)))
+        r = _Reader(f, str(path))
+        try:
+            return _read(r)
+        except ModelFileError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - h5py/HDF5 errors on corrupt structure
+            raise ModelFileError(f"{path}: field '{r.at}': unreadable "
+                                 f"({type(exc).__name__}: {exc})") from None
+
+
+def _check_global_heaps(path: Path) -> None:
+    """Refuse a file whose HDF5 global heap would hang the HDF5 library.
+
+    Variable-length strings (h5py's text attributes) live in global heap collections. HDF5
+    (up to 2.0 at least) loads a collection by walking its object list, and an object of size
+    0, which zeroed or corrupt bytes produce, makes that walk loop forever (found by
+    fuzzing). Each collection ("GCOL", version 1, 8-byte size, then objects of a 16-byte
+    header: index u16, refs u16, reserved, size u64) is walked here first, the same way.
+    """
+    import mmap
+
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < 16:
+            return  # h5py refuses it
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            pos = mm.find(b"GCOL")
+            while pos != -1:
+                if pos + 16 <= size and mm[pos + 4] == 1:
+                    end = pos + int.from_bytes(mm[pos + 8:pos + 16], "little")
+                    p = pos + 16
+                    while end <= size and p + 16 <= end:
+                        index = int.from_bytes(mm[p:p + 2], "little")
+                        length = int.from_bytes(mm[p + 8:p + 16], "little")
+                        step = 16 + (length + 7) // 8 * 8 if index else length
+                        if step == 0:
+                            raise ModelFileError(
+                                f"{path}: corrupt HDF5 global heap at byte {pos} (an object "
+                                f"of size 0 at byte {p}); not a readable model file")
+                        p += step
+                pos = mm.find(b"GCOL", pos + 4)
 
 
 _TOP_KEYS = {"config", "metrics", "encoding", "layer", "reference"}
+_TOP_ATTRS = {"format", "version", "precision"}
+_ENCODING_ATTRS = {"num_steps", "max_rate", "seed"}
 _LAYER_KEYS = {"type", "shape", "weight", "neuron", "stride", "padding", "dilation", "groups",
                "kernel", "mu", "sigma", "phi_max", "c0", "scale", "table_mant", "table_exp"}
+_NEURON_KEYS = {"float": {"type", "du", "dv", "vth"},
+                "fixed": {"type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike"}}
+_REFERENCE_KEYS = {"sample_ids", "labels", "spikes", "layer_counts", "output_counts"}
 
 
 def _read(r: _Reader) -> ModelFile:
@@ -362,31 +495,30 @@ def _read(r: _Reader) -> ModelFile:
     precision = r.attr("", "precision", "s")
     if precision not in PRECISIONS:
         raise r.fail("@precision", f"expected one of {PRECISIONS}, found '{precision}'")
-    unknown = set(r.f.keys()) - _TOP_KEYS
-    if unknown:
-        raise r.fail(sorted(unknown)[0], f"unknown field (known: {sorted(_TOP_KEYS)})")
+    r.keys("", _TOP_KEYS, _TOP_ATTRS)
     config_json = r.text("config")
     metrics_json = r.text("metrics")
     for name, text in (("config", config_json), ("metrics", metrics_json)):
         try:
             json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise r.fail(name, "not valid JSON") from None
+    r.keys("encoding", set(), _ENCODING_ATTRS)
     encoding = EncodingSpec(
         num_steps=r.attr("encoding", "num_steps", "i", 1, MAX_STEPS),
         max_rate=r.attr("encoding", "max_rate", "f", 0.0, 1.0),
         seed=r.attr("encoding", "seed", "i", 0, 2**63 - 1),
     )
-    layer_group = r.node("layer")
-    keys = list(layer_group.keys())
+    keys = r.keys("layer", None)
     if sorted(keys, key=lambda k: (len(k), k)) != [str(i) for i in range(len(keys))]:
         raise r.fail("layer", f"expected groups 0..{len(keys) - 1}, found {sorted(keys)}")
     if not 2 <= len(keys) <= MAX_LAYERS + 1:
         raise r.fail("layer", f"expected an input and 1..{MAX_LAYERS} layers, found {len(keys)}")
+    r.keys("layer/0", {"type", "shape"})
     if r.text("layer/0/type") != "input":
         raise r.fail("layer/0/type", "expected 'input'")
     in_shape = r.array("layer/0/shape", "i", shape=(3,))
-    if np.any(in_shape < 1) or np.prod(in_shape) > MAX_ELEMENTS:
+    if np.any(in_shape < 1) or math.prod(in_shape.tolist()) > MAX_ELEMENTS:
         raise r.fail("layer/0/shape", f"invalid input shape {in_shape.tolist()}")
     input_shape = tuple(int(x) for x in in_shape)
     layers = []
@@ -402,16 +534,15 @@ def _read(r: _Reader) -> ModelFile:
 
 
 def _read_layer(r: _Reader, g: str, index: int, in_shape: tuple, precision: str) -> LayerSpec:
-    unknown = set(r.node(g).keys()) - _LAYER_KEYS
-    if unknown:
-        raise r.fail(f"{g}/{sorted(unknown)[0]}", "unknown field")
+    r.keys(g, _LAYER_KEYS, {"name"})
+    r.keys(f"{g}/neuron", _NEURON_KEYS[precision])
     type_name = r.text(f"{g}/type")
     if type_name not in LAYER_TYPES:
         raise r.fail(f"{g}/type", f"expected one of {sorted(LAYER_TYPES)}, found '{type_name}'")
     kind, synapse = LAYER_TYPES[type_name]
     name = r.attr(g, "name", "s") if "name" in r.node(g).attrs else f"layer{index}"
     shape = r.array(f"{g}/shape", "i", ndim=1)
-    n_in = int(np.prod(in_shape))
+    n_in = math.prod(in_shape)
     stride = padding = 0
     if kind == "dense":
         if shape.shape != (1,) or shape[0] < 1:
@@ -440,7 +571,7 @@ def _read_layer(r: _Reader, g: str, index: int, in_shape: tuple, precision: str)
                          f"found {shape.tolist()}")
         out_shape = (int(shape[0]), oh, ow)
         wshape = (int(shape[0]), c_in, kernel, kernel)
-    if int(np.prod(wshape)) > MAX_ELEMENTS:
+    if math.prod(wshape) > MAX_ELEMENTS:
         raise r.fail(f"{g}/weight", "too many weights")
     layer = LayerSpec(name=name, kind=kind, synapse=synapse, in_shape=tuple(in_shape),
                       out_shape=out_shape, weight=np.zeros(wshape), du=1.0, dv=0.0, vth=1.0,
@@ -468,6 +599,8 @@ def _read_layer(r: _Reader, g: str, index: int, in_shape: tuple, precision: str)
     du -= fp.DU_OFFSET
     dv = r.scalar(f"{g}/neuron/vDecay", "i", 0, fp.DECAY_MAX)
     vth = r.scalar(f"{g}/neuron/vThMant", "i", 1, fp.VTH_MAX)
+    r.scalar(f"{g}/neuron/refDelay", "i", 1, 1)  # netx fields (imsnn's LIF ignores them)
+    r.scalar(f"{g}/neuron/gradedSpike", "b", 0, 0)
     scale = r.scalar(f"{g}/scale", "i", 1, 1 << 30)
     k = layer.phi_max if synapse == "isi" else 1
     mant = r.array(f"{g}/table_mant", "i", shape=(k,) + wshape)
@@ -505,10 +638,11 @@ def _pair(r: _Reader, name: str, lo: int, hi: int) -> int:
 
 
 def _read_reference(r: _Reader, enc: EncodingSpec, input_shape, layers) -> ReferenceData:
+    r.keys("reference", _REFERENCE_KEYS)
     ids = r.array("reference/sample_ids", "i", ndim=1)
     n = ids.shape[0]
     labels = r.array("reference/labels", "i", shape=(n,))
-    n_in = int(np.prod(input_shape))
+    n_in = math.prod(input_shape)
     spikes = r.array("reference/spikes", "b", shape=(n, enc.num_steps, n_in))
     if np.any((spikes != 0) & (spikes != 1)):
         raise r.fail("reference/spikes", "values must be 0 or 1")

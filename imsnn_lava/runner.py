@@ -134,9 +134,11 @@ def run(model: ModelFile, *, fixed: bool, images: np.ndarray | None = None,
     Raises SimulationError if Lava fails, hangs or is interrupted (KeyboardInterrupt is
     re-raised after the runtime is shut down).
     """
+    from imsnn_lava import format as fmt
     from imsnn_lava import network
 
     t_start = time.perf_counter()
+    fmt.check(model)  # an inconsistent model is a ModelFileError, not an error deep in Lava
     n, _, _, _ = network.check_inputs(model, images=images, spikes=spikes,
                                       sample_ids=sample_ids)
     if n < 1:
@@ -389,9 +391,9 @@ def _progress(progress, total: int):
     if callable(progress):
         return None, lambda done: progress(done, total)
     if progress:
-        from tqdm import tqdm
+        from imsnn_lava.progress import progress_bar
 
-        bar = tqdm(total=total, unit="sample", desc="lava", dynamic_ncols=True)
+        bar = progress_bar(total=total, unit="sample", desc="lava", dynamic_ncols=True)
         return bar, lambda done: bar.update(done - bar.n)
     return None, lambda done: None
 

@@ -44,8 +44,12 @@ def save(path: str | Path, cfg: ExperimentConfig, epoch: int, model_state: dict,
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, (OSError, RuntimeError)):  # disk full, quota, I/O error
+            reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+            raise CheckpointError(f"{path}: cannot write the checkpoint ({reason}); the "
+                                  "previous checkpoint, if any, is unchanged") from None
         raise
 
 

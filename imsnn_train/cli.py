@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     except ImsnnError as exc:
         print(f"imsnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, permission denied, ... while reading or writing a file
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"imsnn {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"imsnn {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from imsnn_lava import format as fmt
 from imsnn_lava import reference
 from imsnn_lava.counting import EventTally
 from imsnn_lava.encoding import encode
+from imsnn_lava.progress import progress_bar
 from imsnn_train.config import EncodingConfig
 from imsnn_train.network import Network
 
@@ -46,7 +46,8 @@ def evaluate(net: Network, specs: list[fmt.LayerSpec], images: np.ndarray, label
     dtype = next(net.parameters()).dtype
     tally = EventTally(specs, enc.num_steps)
     preds = []
-    bar = tqdm(total=len(labels), desc=desc, unit="sample", disable=not progress, leave=False)
+    bar = progress_bar(total=len(labels), desc=desc, unit="sample", disable=not progress,
+                       leave=False)
     with torch.no_grad():
         for sl in _batches(len(labels), batch_size):
             x = encode(images[sl], sample_ids[sl], num_steps=enc.num_steps,
@@ -68,7 +69,8 @@ def evaluate_fixed(model: fmt.ModelFile, images: np.ndarray, labels: np.ndarray,
     enc = model.encoding
     tally = EventTally(model.layers, enc.num_steps, fixed=True)
     preds = []
-    bar = tqdm(total=len(labels), desc=desc, unit="sample", disable=not progress, leave=False)
+    bar = progress_bar(total=len(labels), desc=desc, unit="sample", disable=not progress,
+                       leave=False)
     for sl in _batches(len(labels), batch_size):
         x = encode(images[sl], sample_ids[sl], num_steps=enc.num_steps, max_rate=enc.max_rate,
                    seed=enc.seed)

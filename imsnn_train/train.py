@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from imsnn_lava.encoding import encode
+from imsnn_lava.progress import progress_bar
 from imsnn_train import checkpoint
 from imsnn_train.config import ExperimentConfig, to_dict, to_json
 from imsnn_train.data.datasets import load_split_with_ids
@@ -144,8 +144,8 @@ def _train_epoch(net, opt, cfg, epoch, images, labels, ids, progress) -> dict:
     order = np.random.default_rng([t_cfg.seed, epoch]).permutation(len(labels))
     seed = train_seed(cfg, epoch)
     n_batches = (len(order) + t_cfg.batch_size - 1) // t_cfg.batch_size
-    bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{t_cfg.epochs}", unit="batch",
-               disable=not progress, leave=False)
+    bar = progress_bar(range(n_batches), desc=f"epoch {epoch + 1}/{t_cfg.epochs}",
+                       unit="batch", disable=not progress, leave=False)
     tot_loss = tot_correct = tot_spikes = seen = 0.0
     for b in bar:
         idx = order[b * t_cfg.batch_size:(b + 1) * t_cfg.batch_size]

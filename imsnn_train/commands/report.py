@@ -29,8 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from imsnn_lava.report import build_report
+    from imsnn_train.io_checks import writing
 
-    out = build_report(args.results, args.out, profile=args.profile)
+    # build_report checks the output folder before any work (report.prepare_out_dir)
+    with writing(args.out, "report"):
+        out = build_report(args.results, args.out, profile=args.profile)
     print(out.table)
     print(out.footer)
     print(f"report: {out.out_dir / 'index.html'} ({len(out.files)} files)")

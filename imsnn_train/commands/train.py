@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from imsnn_train.errors import ConfigError
+from imsnn_train.io_checks import ensure_writable_dir, ensure_writable_file, writing
 
 
 def register(sub) -> None:
@@ -47,7 +48,9 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = config.load(args.config, args.overrides)
     out = Path(args.out) if args.out else Path("runs") / cfg.name
-    train(cfg, out, resume=args.resume, progress=not args.no_progress)
+    ensure_writable_dir(out, "run folder")  # before loading data or training
+    with writing(out, "run folder"):
+        train(cfg, out, resume=args.resume, progress=not args.no_progress)
     print(f"run folder: {out}")
     return 0
 
@@ -63,6 +66,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from imsnn_train.evaluate import evaluate, evaluate_fixed, format_table
     from imsnn_train.export import layer_specs, to_model_file
 
+    if args.json:
+        ensure_writable_file(args.json, "metrics JSON")
     net, cfg, _ = load_network(args.checkpoint)
     dataset = args.dataset or cfg.train.dataset
     images, labels, ids = _load_eval_data(dataset, args.split, args.num_samples,
@@ -80,9 +85,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         from imsnn_train.train import write_json_atomic
 
-        write_json_atomic(Path(args.json), {"checkpoint": args.checkpoint, "dataset": dataset,
-                                            "split": args.split,
-                                            "fixed_point": args.fixed_point, **metrics})
+        with writing(args.json, "metrics JSON"):
+            write_json_atomic(Path(args.json), {"checkpoint": args.checkpoint, "dataset": dataset,
+                                                "split": args.split,
+                                                "fixed_point": args.fixed_point,
+                                                **metrics})
     return 0
 
 
@@ -93,6 +100,7 @@ def _export(args: argparse.Namespace) -> int:
 
     if args.reference_samples < 0:
         raise ConfigError("--reference-samples: expected >= 0")
+    ensure_writable_file(args.output, "model file")
     net, cfg, payload = load_network(args.checkpoint)
     metrics = {"history": payload["history"]}
     model = to_model_file(net, cfg, fixed=args.fixed_point, metrics=metrics)
@@ -100,7 +108,8 @@ def _export(args: argparse.Namespace) -> int:
         images, labels, ids = _load_eval_data(cfg.train.dataset, "test", args.reference_samples,
                                               cfg.train.val_size)
         attach_reference(model, net, images, labels, ids)
-    fmt.write(model, args.output)
+    with writing(args.output, "model file"):
+        fmt.write(model, args.output)
     kind = "fixed point" if args.fixed_point else "float"
     print(f"wrote {args.output} ({kind}, {len(model.layers)} layers, "
           f"{args.reference_samples} reference samples)")

@@ -12,6 +12,7 @@ import gzip
 import math
 import os
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -25,6 +26,9 @@ UBYTE = 0x08
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
 _KIND_MAGIC = {"images": IMAGES_MAGIC, "labels": LABELS_MAGIC}
+#: Most bytes a .gz file may decompress to (a gzip bomb is refused, not held in memory).
+#: MNIST's largest file is 47 MB.
+MAX_GZIP_BYTES = 1 << 30
 
 
 def _is_gz(path: Path) -> bool:
@@ -32,12 +36,20 @@ def _is_gz(path: Path) -> bool:
 
 
 def read_raw(path: str | os.PathLike) -> bytes:
-    """The uncompressed bytes of ``path`` (gunzipped if the name ends in ``.gz``)."""
+    """The uncompressed bytes of ``path`` (gunzipped if the name ends in ``.gz``, at most
+    :data:`MAX_GZIP_BYTES`)."""
     path = Path(path)
     try:
         if _is_gz(path):
+            chunks, total = [], 0
             with gzip.open(path, "rb") as f:
-                return f.read()
+                while chunk := f.read(1 << 20):
+                    total += len(chunk)
+                    if total > MAX_GZIP_BYTES:
+                        raise DataError(f"{path}: decompresses to more than {MAX_GZIP_BYTES} "
+                                        "bytes (refused)")
+                    chunks.append(chunk)
+            return b"".join(chunks)
         return path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
@@ -100,7 +112,10 @@ def read_idx(path: str | os.PathLike, kind: str | None = None) -> np.ndarray:
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Write ``array`` (uint8, 1-255 dims) as an IDX file; gzip it if the name ends in ``.gz``."""
+    """Write ``array`` (uint8, 1-255 dims) as an IDX file; gzip it if the name ends in ``.gz``.
+
+    Atomic: the bytes go to a temp file in the same folder, then os.replace, so ``path`` is
+    either the old file or the complete new one."""
     path = Path(path)
     array = np.asarray(array)
     if array.dtype != np.uint8:
@@ -109,9 +124,23 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
         raise ValueError(f"write_idx needs 1..255 dims, not {array.ndim}")
     header = bytes([0, 0, UBYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     payload = header + np.ascontiguousarray(array).tobytes()
-    if _is_gz(path):
-        with gzip.open(path, "wb") as f:
-            f.write(payload)
-    else:
-        path.write_bytes(payload)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if _is_gz(path):
+                with gzip.GzipFile(filename=path.name, mode="wb", fileobj=f) as gz:
+                    gz.write(payload)
+            else:
+                f.write(payload)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600 files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

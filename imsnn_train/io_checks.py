@@ -1,0 +1,78 @@
+"""Output checks shared by the commands: fail before long work, and fail clearly.
+
+- `ensure_writable_dir(path, what)`: the folder exists or can be created, and a file can be
+  created in it (a probe file is created and removed). Call it before loading data or training.
+- `ensure_writable_file(path, what)`: the same for the folder of an output file, and the path
+  is not a folder.
+- `writing(path, what)`: a context manager turning an OSError raised while writing (disk full,
+  permission, quota) into an OutputError that names the file and the reason, so the CLI prints
+  one line instead of a traceback. The writers themselves are atomic (temp file in the target
+  folder + os.replace), so a failed write leaves the old file or nothing.
+
+Root ignores permission bits, so a folder can still be unwritable for root: a path below a
+regular file, a read-only mount, /proc. The probe catches all of these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from imsnn_train.errors import ImsnnError
+
+__all__ = ["OutputError", "ensure_writable_dir", "ensure_writable_file", "writing"]
+
+
+class OutputError(ImsnnError):
+    """An output file or folder cannot be written. The message names it and says why."""
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _probe(folder: Path) -> None:
+    """Create `folder` if needed, then create and remove a file in it (raises OSError)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=".imsnn-write-probe.")
+    os.close(fd)
+    os.unlink(probe)
+
+
+def ensure_writable_dir(path: str | os.PathLike, what: str) -> Path:
+    """Create `path` if needed and prove a file can be created in it; returns it as a Path.
+
+    Raises OutputError naming `what` and the path otherwise."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: cannot write the {what} there (not a folder)")
+    try:
+        _probe(folder)
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot write the {what} there ({_reason(exc)})") from None
+    return folder
+
+
+def ensure_writable_file(path: str | os.PathLike, what: str) -> Path:
+    """Prove that file `path` can be written (its folder is created if needed), without
+    touching `path` itself; returns it as a Path. Raises OutputError otherwise."""
+    target = Path(path)
+    if target.is_dir():
+        raise OutputError(f"{target}: cannot write the {what} (it is a folder)")
+    try:
+        _probe(target.parent)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write the {what} ({_reason(exc)})") from None
+    return target
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Turn an OSError inside the block into OutputError naming `path` and the reason."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the {what} ({_reason(exc)})") from None
