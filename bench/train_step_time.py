@@ -28,6 +28,7 @@ import torch
 from imsnn_lava.encoding import encode
 from imsnn_train.config import from_dict
 from imsnn_train.data.datasets import load_split_with_ids
+from imsnn_train.io_checks import write_json_atomic
 from imsnn_train.network import Network
 from imsnn_train.train import loss_fn, make_optimizer
 
@@ -153,7 +154,7 @@ def main(argv=None) -> int:
     except OSError:
         pass
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    write_json_atomic(args.out, result)
     print(f"batch {args.batch_size}, T {args.steps}, torch {torch.__version__}, "
           f"{args.threads} thread(s), {os.cpu_count()} cpus, "
           f"load average at start {machine['load_average_at_start']}")

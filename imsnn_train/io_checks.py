@@ -16,14 +16,16 @@ regular file, a read-only mount, /proc. The probe catches all of these.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from imsnn_train.errors import ImsnnError
 
-__all__ = ["OutputError", "ensure_writable_dir", "ensure_writable_file", "writing"]
+__all__ = ["OutputError", "ensure_writable_dir", "ensure_writable_file", "write_json_atomic",
+           "writing"]
 
 
 class OutputError(ImsnnError):
@@ -76,3 +78,23 @@ def writing(path: str | os.PathLike, what: str) -> Iterator[None]:
         yield
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the {what} ({_reason(exc)})") from None
+
+
+def _indented(data) -> str:
+    return json.dumps(data, indent=2, sort_keys=True)
+
+
+def write_json_atomic(path: str | os.PathLike, data,
+                      dumps: Callable[[object], str] = _indented) -> None:
+    """Write JSON to a temp file beside `path`, then rename it into place (old file or new,
+    never half of one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(dumps(data) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -7,10 +7,7 @@ run would, and two runs with the same config give the same numbers (CPU).
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,24 +22,12 @@ from imsnn_train.data.datasets import load_split_with_ids
 from imsnn_train.errors import ConfigError
 from imsnn_train.evaluate import evaluate, format_table
 from imsnn_train.export import layer_specs
+from imsnn_train.io_checks import write_json_atomic
 from imsnn_train.network import Network
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.json"
 TRAIN_SEED_STRIDE = 1_000_003  # input-spike seeds of epoch e: seed + stride * (e + 1)
-
-
-def write_json_atomic(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def train_seed(cfg: ExperimentConfig, epoch: int) -> int:

@@ -344,7 +344,7 @@ def test_every_writer_uses_a_temp_file_and_os_replace():
                 offenders.append(f"{rel}:{fn.lineno} {fn.name}: {writes}")
     # the writers this test knows about are still found (the scan itself works)
     for writer in [("imsnn_train/checkpoint.py", "save"), ("imsnn_lava/format.py", "write"),
-                   ("imsnn_train/train.py", "write_json_atomic"),
+                   ("imsnn_train/io_checks.py", "write_json_atomic"),
                    ("imsnn_lava/report.py", "_write_atomic"),
                    ("imsnn_train/data/idx.py", "write_idx")]:
         assert writer in found, writer
@@ -365,7 +365,7 @@ def _checkpoint_reader(path: Path):
 
 
 def _json_writer(path: Path, version: int) -> None:
-    from imsnn_train.train import write_json_atomic
+    from imsnn_train.io_checks import write_json_atomic
 
     write_json_atomic(path, {"version": version, "data": list(range(1000))})
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from imsnn_train.errors import ImsnnError
+from imsnn_train.io_checks import ensure_writable_file, write_json_atomic
 
 
 def register(sub) -> None:
@@ -97,7 +98,7 @@ def _simulate(args: argparse.Namespace) -> int:
         raise ImsnnError(f"--shard {args.shard}: no samples (the selection has {total})")
     images, labels, ids = images[start:stop], labels[start:stop], ids[start:stop]
     if args.json:
-        _check_writable(Path(args.json))
+        ensure_writable_file(args.json, "result")
     flat = images.reshape(len(images), -1)
     result = runner.run(model, fixed=args.fixed_point, images=flat, sample_ids=ids,
                         replicas=args.replicas, timeout_s=args.timeout, raster=True,
@@ -111,7 +112,7 @@ def _simulate(args: argparse.Namespace) -> int:
     summary = summarize(model, result, labels, ref, ids, meta=meta)
     print(summary["table"])
     if args.json:
-        write_json_atomic(Path(args.json), summary["json"])
+        write_json_atomic(args.json, summary["json"], dumps=dumps)
         print(f"result: {args.json}")
     return 0 if all_agree(summary["json"]) else 1
 
@@ -129,10 +130,10 @@ def _merge(args: argparse.Namespace) -> int:
             raise ImsnnError(f"{path}: not a readable JSON result ({exc})") from None
         if not isinstance(payloads[-1], dict):
             raise ImsnnError(f"{path}: not an `imsnn simulate --json` result")
-    _check_writable(Path(args.output))
+    ensure_writable_file(args.output, "merged result")
     merged = merge(payloads, list(args.shards))
     print(table(merged))
-    write_json_atomic(Path(args.output), merged)
+    write_json_atomic(args.output, merged, dumps=dumps)
     print(f"merged {len(payloads)} shards: {args.output}")
     return 0 if all_agree(merged) else 1
 
@@ -152,31 +153,6 @@ def dumps(obj, level: int = 0) -> str:
     return json.dumps(obj)
 
 
-def write_json_atomic(path: Path, data) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it into place."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(dumps(data) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _check_writable(path: Path) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".{path.name}.probe"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise ImsnnError(f"{path}: cannot write the result there ({exc.strerror})") from None
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -83,7 +83,7 @@ def _evaluate(args: argparse.Namespace) -> int:
              f"({'fixed point' if args.fixed_point else 'float'})")
     print(format_table(metrics, title=title))
     if args.json:
-        from imsnn_train.train import write_json_atomic
+        from imsnn_train.io_checks import write_json_atomic
 
         with writing(args.json, "metrics JSON"):
             write_json_atomic(Path(args.json), {"checkpoint": args.checkpoint, "dataset": dataset,
