@@ -14,7 +14,6 @@ Target (issue): IMSNN <= 2x the baseline, dense 784-500-10.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
