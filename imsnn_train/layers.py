@@ -20,6 +20,7 @@ from imsnn_train.functional.isi import (
     isi_dense,
     isi_gate,
     isi_phi,
+    modulation_tables,
 )
 
 
@@ -34,6 +35,15 @@ def _isi_buffers(module: nn.Module, shape, isi: ISIConfig, gen: torch.Generator)
     sigma = isi.sigma_lo + sig * (isi.sigma_hi - isi.sigma_lo)
     module.register_buffer("mu", mu.float())
     module.register_buffer("sigma", sigma.float())
+
+
+class _ISIMixin:
+    """What ISI layers share beyond their synapse math."""
+
+    def modulation_mean(self) -> float:
+        """Mean Gaussian factor over synapses and ISI bins 1..phi_max (for init_gain)."""
+        g, _ = modulation_tables(self.mu.double(), self.sigma.double(), self.phi_max)
+        return float(g.mean())
 
 
 class _Synapse(nn.Module):
@@ -62,7 +72,7 @@ class Dense(_Synapse):
         return s @ self.weight.t()
 
 
-class ISIDense(_Synapse):
+class ISIDense(_ISIMixin, _Synapse):
     """ISI-modulated dense synapse (method.md section 2)."""
 
     isi = True
@@ -116,7 +126,7 @@ class Conv2d(_Synapse):
         return a.reshape(t, b, self.n_out)
 
 
-class ISIConv2d(_Synapse):
+class ISIConv2d(_ISIMixin, _Synapse):
     """ISI-modulated convolution: one (w, mu, sigma) per kernel weight; phi of the presynaptic
     pixel."""
 
@@ -141,14 +151,3 @@ class ISIConv2d(_Synapse):
                      self.stride, self.padding)
         return a.reshape(t, b, self.n_out)
 
-    def modulation_mean(self) -> float:
-        return _mean_gaussian(self.mu, self.sigma, self.phi_max)
-
-
-def _mean_gaussian(mu: torch.Tensor, sigma: torch.Tensor, phi_max: int) -> float:
-    bins = torch.arange(1, phi_max + 1, dtype=torch.float64).view((-1,) + (1,) * mu.ndim)
-    g = torch.exp(-((bins - mu.double()) ** 2) / (2 * sigma.double() ** 2))
-    return float(g.mean())
-
-
-ISIDense.modulation_mean = ISIConv2d.modulation_mean
