@@ -89,7 +89,7 @@ class TrainConfig:
     lr: float = 1e-3
     lr_schedule: str = "constant"  # or "cosine": lr * (1 + cos(pi * epoch / epochs)) / 2
     weight_decay: float = 0.0
-    activity_l1: float = 0.0  # lambda x mean spikes per neuron per sample, summed over layers
+    activity_l1: float = 0.0  # lambda x spikes per sample, summed over hidden + output layers
     train_subset: int = 0  # 0 = all training images
     eval_subset: int = 0  # 0 = the whole validation/test split
     val_size: int = 5000

@@ -51,8 +51,9 @@ def epoch_lr(cfg: ExperimentConfig, epoch: int) -> float:
 def loss_fn(out, labels: torch.Tensor, cfg: ExperimentConfig) -> torch.Tensor:
     loss = torch.nn.functional.cross_entropy(out.logits, labels)
     if cfg.train.activity_l1 > 0:
-        # mean spikes per neuron per sample, summed over hidden and output layers
-        activity = sum(s.sum(0).mean() for s in out.spikes[1:])
+        # method.md: lambda x spike counts per layer (L1), i.e. spikes per sample of every
+        # hidden and output layer, averaged over the batch
+        activity = sum(s.sum(dim=(0, 2)).mean() for s in out.spikes[1:])
         loss = loss + cfg.train.activity_l1 * activity
     return loss
 

@@ -254,3 +254,20 @@ def test_checkpoint_with_a_pickled_object_is_refused(reference_run, tmp_path):
     del payload["extra"]
     torch.save(payload, tmp_path / "ok.pt")
     assert checkpoint.load(tmp_path / "ok.pt")["epoch"] == 1
+
+
+def test_activity_regulariser_is_lambda_times_layer_spike_counts():
+    """method.md 3: lambda x spike counts per layer (hidden and output), batch-averaged."""
+    from imsnn_train.network import NetOutput
+    from imsnn_train.train import loss_fn
+
+    gen = torch.Generator().manual_seed(0)
+    spikes = [(torch.rand(5, 3, n, generator=gen) < 0.3).float() for n in (8, 6, 4)]
+    logits = torch.randn(3, 4, generator=gen)
+    labels = torch.tensor([0, 1, 3])
+    out = NetOutput(spikes=spikes, logits=logits)
+    base = from_dict({"train": {"activity_l1": 0.0}})
+    reg = from_dict({"train": {"activity_l1": 0.01}})
+    ce = float(loss_fn(out, labels, base))
+    counts = sum(float(s.sum()) for s in spikes[1:]) / 3  # per sample, hidden + output
+    assert float(loss_fn(out, labels, reg)) == pytest.approx(ce + 0.01 * counts, rel=1e-6)
