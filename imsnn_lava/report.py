@@ -837,6 +837,15 @@ class ReportOutput:
     footer: str = ""
 
 
+def _previous_images(summary_path: Path) -> list[str]:
+    """Image names a report previously written into this folder lists in its summary.json."""
+    try:
+        images = json.loads(summary_path.read_text()).get("images", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [Path(name).name for name in images if isinstance(name, str)]
+
+
 def build_report(result_paths: list[str | Path], out_dir: str | Path,
                  profile: str | Path = "loihi") -> ReportOutput:
     """Write index.html, the PNGs, summary.md and summary.json into `out_dir`."""
@@ -900,6 +909,7 @@ def build_report(result_paths: list[str | Path], out_dir: str | Path,
         "Accuracy against hidden spikes per sample; squares are baselines.", "")
     skipped = [s for s in skipped if s]
 
+    previous_images = _previous_images(out / "summary.json")
     table = text_table(rows, prof)
     summary = {"profile": prof.to_dict(), "ann_profile": ann_prof.to_dict(), "runs": rows,
                "images": [p[0] for p in pngs]}
@@ -913,6 +923,12 @@ def build_report(result_paths: list[str | Path], out_dir: str | Path,
                         ("index.html", page)):
         files.append(out / fname)
         _write_atomic(out / fname, text.encode("utf-8"))
+    # a report rebuilt into the same folder: drop the images the previous report wrote that
+    # this one does not (they are listed in its summary.json; nothing else is touched)
+    for name in previous_images:
+        stale = out / name
+        if stale not in files and stale.parent == out and stale.suffix == ".png":
+            stale.unlink(missing_ok=True)
     footer = "\n".join([f"energy: profile '{prof.name}', {prof.citation}",
                         "the energy estimate leaves out: " + "; ".join(prof.omits)])
     return ReportOutput(out_dir=out, files=files, table=table, summary=summary, footer=footer)

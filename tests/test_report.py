@@ -311,3 +311,17 @@ def test_command_needs_output_and_results(tmp_path, capsys):
 def test_command_bad_input_raises_imsnn_error(tmp_path):
     with pytest.raises(ImsnnError, match="nowhere.json"):
         _run_cli(["report", str(tmp_path / "nowhere.json"), "-o", str(tmp_path / "r")])
+
+
+def test_rebuilding_a_report_drops_rasters_of_runs_no_longer_in_it(tmp_path):
+    from imsnn_lava.report import build_report
+
+    fixtures = sorted((Path(__file__).parent / "fixtures" / "results").glob("*.json"))
+    out = tmp_path / "report"
+    build_report(fixtures, out)
+    first = {p.name for p in out.glob("raster_*.png")}
+    build_report(fixtures[:1], out)
+    second = {p.name for p in out.glob("raster_*.png")}
+    html = (out / "index.html").read_text()
+    assert second <= first and all(name in html for name in second)
+    assert all(name in html for name in (p.name for p in out.glob("*.png")))
