@@ -271,3 +271,28 @@ def test_activity_regulariser_is_lambda_times_layer_spike_counts():
     ce = float(loss_fn(out, labels, base))
     counts = sum(float(s.sum()) for s in spikes[1:]) / 3  # per sample, hidden + output
     assert float(loss_fn(out, labels, reg)) == pytest.approx(ce + 0.01 * counts, rel=1e-6)
+
+
+def test_cosine_schedule_is_a_function_of_the_epoch():
+    from imsnn_train.train import epoch_lr
+
+    cfg = from_dict({"train": {"lr": 1e-3, "epochs": 4, "lr_schedule": "cosine"}})
+    assert [round(epoch_lr(cfg, e), 12) for e in range(4)] == [
+        1e-3, round(1e-3 * (1 + np.cos(np.pi / 4)) / 2, 12), 5e-4,
+        round(1e-3 * (1 + np.cos(3 * np.pi / 4)) / 2, 12)]
+    const = from_dict({"train": {"lr": 1e-3, "epochs": 4}})
+    assert {epoch_lr(const, e) for e in range(4)} == {1e-3}
+
+
+def test_membrane_readout_sums_output_voltage_over_time():
+    from imsnn_train.network import Network
+
+    cfg = from_dict({"model": {"readout": "membrane", "readout_scale": 0.5,
+                               "layers": [{"kind": "dense", "out": 12},
+                                          {"kind": "dense", "out": 3}]}})
+    net = Network(cfg.model).double()
+    x = (torch.rand(10, 4, 784, generator=torch.Generator().manual_seed(1)) < 0.2).double()
+    with torch.no_grad():
+        out = net(x, record_v=True)
+    torch.testing.assert_close(out.logits, 0.5 * out.voltages[-1].sum(0))
+    assert out.logits.abs().sum() > 0
