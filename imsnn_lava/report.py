@@ -56,33 +56,28 @@ class _Checker:
     def fail(self, fld: str, msg: str):
         raise ImsnnError(f"{self.path}: field '{fld}' {msg}")
 
-    def number(self, obj: dict, key: str, where: str, *, required=False, lo=None, hi=None):
+    def _value(self, obj: dict, key: str, where: str, required: bool, ok, kind: str,
+               lo=None, hi=None):
         fld = f"{where}{key}"
         if key not in obj or obj[key] is None:
             if required:
                 self.fail(fld, "is missing")
             return None
         v = obj[key]
-        if not _is_number(v):
-            self.fail(fld, f"must be a number, got {v!r}")
+        if not ok(v):
+            self.fail(fld, f"must be {kind}, got {v!r}")
         if lo is not None and v < lo:
             self.fail(fld, f"must be >= {lo}, got {v!r}")
         if hi is not None and v > hi:
             self.fail(fld, f"must be <= {hi}, got {v!r}")
-        return float(v)
+        return v
+
+    def number(self, obj: dict, key: str, where: str, *, required=False, lo=None, hi=None):
+        v = self._value(obj, key, where, required, _is_number, "a number", lo, hi)
+        return None if v is None else float(v)
 
     def integer(self, obj: dict, key: str, where: str, *, required=False, lo=None):
-        fld = f"{where}{key}"
-        if key not in obj or obj[key] is None:
-            if required:
-                self.fail(fld, "is missing")
-            return None
-        v = obj[key]
-        if not _is_int(v):
-            self.fail(fld, f"must be an integer, got {v!r}")
-        if lo is not None and v < lo:
-            self.fail(fld, f"must be >= {lo}, got {v!r}")
-        return v
+        return self._value(obj, key, where, required, _is_int, "an integer", lo)
 
     def string(self, obj: dict, key: str, where: str = "", *, required=False):
         if key not in obj or obj[key] is None:
