@@ -21,6 +21,7 @@ from imsnn_train.functional.isi import (
     isi_gate,
     isi_phi,
     modulation_tables,
+    patch_index,
 )
 
 
@@ -44,6 +45,17 @@ class _ISIMixin:
         """Mean Gaussian factor over synapses and ISI bins 1..phi_max (for init_gain)."""
         g, _ = modulation_tables(self.mu.double(), self.sigma.double(), self.phi_max)
         return float(g.mean())
+
+    def tables(self, dtype: torch.dtype):
+        """`dense_tables` of mu, sigma as (n_out, fan_in), cached: they are fixed buffers."""
+        key = (dtype, self.mu.device, self.mu._version, self.sigma._version,
+               self.mu.data_ptr(), self.sigma.data_ptr())
+        if self._tables is None or self._tables[0] != key:
+            rows = self.mu.shape[0]
+            self._tables = (key, dense_tables(self.mu.to(dtype).reshape(rows, -1),
+                                              self.sigma.to(dtype).reshape(rows, -1),
+                                              self.phi_max))
+        return self._tables[1]
 
 
 class _Synapse(nn.Module):
@@ -85,14 +97,6 @@ class ISIDense(_ISIMixin, _Synapse):
         _isi_buffers(self, (n_out, self.n_in), isi, isi_gen)
         self.phi_max, self.c0, self.gate = isi.phi_max, isi.c0, isi.gate
         self._tables = None  # (key, (G^T, R^T)): derived from the fixed mu, sigma
-
-    def tables(self, dtype: torch.dtype):
-        key = (dtype, self.mu.device, self.mu._version, self.sigma._version,
-               self.mu.data_ptr(), self.sigma.data_ptr())
-        if self._tables is None or self._tables[0] != key:
-            self._tables = (key, dense_tables(self.mu.to(dtype), self.sigma.to(dtype),
-                                              self.phi_max))
-        return self._tables[1]
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         t, b, _ = s.shape
@@ -142,12 +146,16 @@ class ISIConv2d(_ISIMixin, _Synapse):
         _isi_buffers(self, shape, isi, isi_gen)
         self.stride, self.padding = stride, padding
         self.phi_max, self.c0, self.gate = isi.phi_max, isi.c0, isi.gate
+        self._tables = None
+        self._index = patch_index(self.in_shape, kernel, stride, padding)
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         t, b, _ = s.shape
         phi = isi_gate(isi_phi(isi_counter(s, self.c0), self.phi_max), self.gate)
+        if self._index.device != s.device:
+            self._index = self._index.to(s.device)
         a = isi_conv(s.reshape(t * b, *self.in_shape), phi.reshape(t * b, *self.in_shape),
-                     self.weight, self.mu.to(s.dtype), self.sigma.to(s.dtype), self.phi_max,
-                     self.stride, self.padding)
+                     self.weight, self.mu, self.sigma, self.phi_max, self.stride,
+                     self.padding, tables=self.tables(s.dtype), index=self._index)
         return a.reshape(t, b, self.n_out)
 

@@ -255,7 +255,7 @@ def test_isi_dense_all_silent():
     _assert_close(s.grad, expected.expand(4, 5), 1e-12, "grad s")
 
 
-@pytest.mark.parametrize("stride,padding,phi_max", [(1, 0, 5), (2, 1, 5), (2, 2, 3)])
+@pytest.mark.parametrize("stride,padding,phi_max", [(1, 0, 5), (2, 1, 5), (2, 2, 3), (2, 1, 300)])
 def test_isi_conv_matches_naive(stride, padding, phi_max):
     gen = torch.Generator().manual_seed(100 + stride * 10 + padding)
     n, c_in, h, c_out, k = 3, 2, 9, 4, 3

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.nn.grad import conv2d_input, conv2d_weight
 
 GATE_MODES = ("selective", "full", "none")
 
@@ -97,57 +96,76 @@ def modulation_tables(mu: torch.Tensor, sigma: torch.Tensor, phi_max: int):
     return gaussian(bins, mu[None], sigma[None]), -(bins - mu[None]) / sigma[None] ** 2
 
 
-def _tables(weight, mu, sigma, phi_max):
-    """G[k], E[k] = w G[k] and E'[k] = E[k] R[k] for k = 1..phi_max."""
-    g, r = modulation_tables(mu, sigma, phi_max)
-    e = weight[None] * g
-    return g, e, e * r
-
-
 GRAD_S_ROWS = 512  # rows per block of the dL/ds product (bounds its N x K x n_in temporary)
+
+
+def _lut_forward(s, bin_of, e_t, phi_max: int):
+    """a = sum over spiking (row, i) of E[k_row,i][i, :]. s: (N, n_in); bin_of(rows, cols): the
+    ISI bins k = phi - 1 (int64) of those events; e_t: (K * n_in, n_out).
+
+    Returns a and what the backward needs: the event selector (N, K * n_in), the events' rows
+    and columns, and their rows of e_t."""
+    n, n_in = s.shape
+    rows, cols = torch.nonzero(s, as_tuple=True)
+    idx = bin_of(rows, cols) * n_in + cols
+    sel = torch.sparse_coo_tensor(
+        torch.stack([rows, idx]), torch.ones_like(rows, dtype=e_t.dtype), (n, phi_max * n_in),
+    ).coalesce()
+    return torch.sparse.mm(sel, e_t), (sel, rows, cols, idx)
+
+
+def _lut_backward(ga, k, g_t, r_t, e_t, events, need_s, need_phi, need_w):
+    """Gradients of `_lut_forward` for ga = dL/da (N, n_out): dL/ds for every (row, input)
+    (N, n_in; k: the bins of all (row, input), any integer type), dL/dphi per event (in the order of events' rows and cols), dL/dw (n_out, n_in)."""
+    sel, rows, _, idx = events
+    kmax, n_in, n_out = g_t.shape
+    n = ga.shape[0]
+    grad_s = grad_phi = grad_w = None
+    if need_w:
+        ge = torch.sparse.mm(sel.t(), ga).view(kmax, n_in, n_out)
+        grad_w = (ge * g_t).sum(0).t()
+    if need_s:
+        # dL/ds_i = (dL/da @ E[k_i])_i: one product over all bins, then pick each input's bin
+        grad_s = torch.empty((n, n_in), dtype=ga.dtype, device=ga.device)
+        for i in range(0, n, GRAD_S_ROWS):
+            z = (ga[i:i + GRAD_S_ROWS] @ e_t.t()).view(-1, kmax, n_in)
+            k_blk = k[i:i + GRAD_S_ROWS, None].long()
+            grad_s[i:i + GRAD_S_ROWS] = z.gather(1, k_blk).squeeze(1)
+    if need_phi:
+        d_t = (e_t.view(kmax, n_in, n_out) * r_t).view(kmax * n_in, n_out)
+        grad_phi = (d_t[idx] * ga[rows]).sum(1)
+    return grad_s, grad_phi, grad_w
+
+
+def _modulated(g_t, weight):
+    """e_t = (G^T * w^T) flattened to (K * n_in, n_out)."""
+    kmax, n_in, n_out = g_t.shape
+    return (g_t * weight.t()[None]).reshape(kmax * n_in, n_out)
 
 
 class _ISIDense(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, s, phi, weight, g_t, r_t, phi_max: int):
+    def forward(ctx, s, phi, weight, g_t, r_t):
         """g_t, r_t: the modulation tables transposed, (K, n_in, n_out)."""
-        n, n_in = s.shape
-        n_out = weight.shape[0]
-        e_t = (g_t * weight.t()[None]).reshape(phi_max * n_in, n_out)
+        e_t = _modulated(g_t, weight)
         k = phi.detach().long() - 1
-        rows, cols = torch.nonzero(s.detach() > 0, as_tuple=True)
-        idx = k[rows, cols] * n_in + cols
-        sel = torch.sparse_coo_tensor(
-            torch.stack([rows, idx]), torch.ones_like(rows, dtype=s.dtype),
-            (n, phi_max * n_in),
-        ).coalesce()
-        a = torch.sparse.mm(sel, e_t)
-        ctx.save_for_backward(k, g_t, r_t, e_t, rows, cols, idx)
-        ctx.sel, ctx.phi_max, ctx.shape = sel, phi_max, (n, n_in, n_out)
+        a, events = _lut_forward(s.detach(), lambda r, c: k[r, c], e_t, g_t.shape[0])
+        ctx.save_for_backward(k, g_t, r_t, e_t, *events[1:])
+        ctx.sel = events[0]
         return a
 
     @staticmethod
     def backward(ctx, ga):
         k, g_t, r_t, e_t, rows, cols, idx = ctx.saved_tensors
-        n, n_in, n_out = ctx.shape
-        kmax = ctx.phi_max
-        grad_s = grad_phi = grad_w = None
-        ga = ga.contiguous()
-        if ctx.needs_input_grad[2]:
-            ge = torch.sparse.mm(ctx.sel.t(), ga).view(kmax, n_in, n_out)
-            grad_w = (ge * g_t).sum(0).t()
-        if ctx.needs_input_grad[0]:
-            # dL/ds_i = (dL/da @ E[k_i])_i: one product over all bins, then pick each input's bin
-            grad_s = torch.empty((n, n_in), dtype=ga.dtype, device=ga.device)
-            for i in range(0, n, GRAD_S_ROWS):
-                z = (ga[i:i + GRAD_S_ROWS] @ e_t.t()).view(-1, kmax, n_in)
-                grad_s[i:i + GRAD_S_ROWS] = z.gather(1, k[i:i + GRAD_S_ROWS, None]).squeeze(1)
-        if ctx.needs_input_grad[1]:
-            d_t = (e_t.view(kmax, n_in, n_out) * r_t).view(kmax * n_in, n_out)
-            per_event = (d_t[idx] * ga[rows]).sum(1)
-            grad_phi = torch.zeros((n, n_in), dtype=ga.dtype, device=ga.device)
+        events = (ctx.sel, rows, cols, idx)
+        need_s, need_phi, need_w = ctx.needs_input_grad[:3]
+        grad_s, per_event, grad_w = _lut_backward(ga.contiguous(), k, g_t, r_t, e_t, events,
+                                                  need_s, need_phi, need_w)
+        grad_phi = None
+        if need_phi:
+            grad_phi = torch.zeros(k.shape, dtype=ga.dtype, device=ga.device)
             grad_phi[rows, cols] = per_event
-        return grad_s, grad_phi, grad_w, None, None, None
+        return grad_s, grad_phi, grad_w, None, None
 
 
 def isi_dense(s, phi, weight, mu, sigma, phi_max: int, tables=None) -> torch.Tensor:
@@ -156,7 +174,7 @@ def isi_dense(s, phi, weight, mu, sigma, phi_max: int, tables=None) -> torch.Ten
     tables: (G^T, R^T) of shape (K, n_in, n_out) from `dense_tables`, to reuse across calls.
     """
     g_t, r_t = tables if tables is not None else dense_tables(mu, sigma, phi_max)
-    return _ISIDense.apply(s, phi, weight, g_t, r_t, phi_max)
+    return _ISIDense.apply(s, phi, weight, g_t, r_t)
 
 
 def dense_tables(mu: torch.Tensor, sigma: torch.Tensor, phi_max: int):
@@ -165,43 +183,97 @@ def dense_tables(mu: torch.Tensor, sigma: torch.Tensor, phi_max: int):
     return g.transpose(1, 2).contiguous(), r.transpose(1, 2).contiguous()
 
 
+def patch_index(in_shape, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """For every output position p and kernel entry q = (c, i, j) (the order of a conv weight),
+    the flat index it reads in the zero-padded input (C, H + 2 padding, W + 2 padding):
+    shape (P, Q)."""
+    c, h, w = in_shape
+    hp, wp = h + 2 * padding, w + 2 * padding
+    flat = torch.arange(c * hp * wp).view(c, hp, wp)
+    h_out = (hp - kernel) // stride + 1
+    w_out = (wp - kernel) // stride + 1
+    sc, sh, sw = flat.stride()
+    return flat.as_strided((h_out, w_out, c, kernel, kernel),
+                           (stride * sh, stride * sw, sc, sh, sw)).reshape(h_out * w_out, -1)
+
+
+def _bin_dtype(phi_max: int) -> torch.dtype:
+    """The narrowest type for ISI bins 0..phi_max - 1: the patch gathers move less memory."""
+    return torch.uint8 if phi_max <= 256 else torch.int32
+
+
 class _ISIConv(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, s, phi, weight, mu, sigma, phi_max: int, stride: int, padding: int):
-        g, e, de = _tables(weight, mu, sigma, phi_max)
-        k = phi.detach().long() - 1
-        sd = s.detach()
-        a = None
-        for b in range(phi_max):
-            m = sd * (k == b)
-            out = F.conv2d(m, e[b], stride=stride, padding=padding)
-            a = out if a is None else a + out
-        ctx.save_for_backward(sd, k, g, e, de)
-        ctx.cfg = (phi_max, stride, padding)
-        return a
+    def forward(ctx, s, phi, weight, g_t, r_t, index, padding: int):
+        """s, phi (N, C, H, W); index (P, Q) from `patch_index`; g_t, r_t (K, Q, C_out)."""
+        n, c_out = s.shape[0], weight.shape[0]
+        kmax = g_t.shape[0]
+        p, q = index.shape
+        e_t = _modulated(g_t, weight.reshape(c_out, q))
+        pad = (padding,) * 4
+        s_flat = F.pad(s.detach(), pad).reshape(n, -1).to(torch.uint8)
+        k_flat = F.pad(phi.detach() - 1, pad).reshape(n, -1).to(_bin_dtype(kmax))
+        flat_index = index.reshape(-1)
+        s_rows = s_flat.index_select(1, flat_index).view(n * p, q)
+
+        def bin_of(rows, cols):
+            return k_flat[rows // p, index[rows % p, cols]].long()
+
+        a, events = _lut_forward(s_rows, bin_of, e_t, kmax)
+        k_rows = k_flat.index_select(1, flat_index).view(n * p, q) if ctx.needs_input_grad[0] \
+            else None
+        ctx.save_for_backward(k_rows, g_t, r_t, e_t, flat_index, *events[1:])
+        ctx.sel, ctx.in_shape, ctx.w_shape, ctx.padding = events[0], s.shape, weight.shape, padding
+        return a.view(n, p, c_out).transpose(1, 2).reshape(n, c_out, p)
 
     @staticmethod
     def backward(ctx, ga):
-        s, k, g, e, de = ctx.saved_tensors
-        phi_max, stride, padding = ctx.cfg
+        k_rows, g_t, r_t, e_t, flat_index, rows, cols, idx = ctx.saved_tensors
+        n, c, h, w = ctx.in_shape
+        pd = ctx.padding
+        c_out, q = e_t.shape[1], g_t.shape[1]
+        p = flat_index.numel() // q
         need_s, need_phi, need_w = ctx.needs_input_grad[:3]
-        grad_s = torch.zeros_like(s) if need_s else None
-        grad_phi = torch.zeros_like(s) if need_phi else None
-        grad_w = torch.zeros_like(e[0]) if need_w else None
-        for b in range(phi_max):
-            mask = k == b
-            if not mask.any():
-                continue
-            m = s * mask
-            if need_w:
-                grad_w += conv2d_weight(m, e[b].shape, ga, stride=stride, padding=padding) * g[b]
-            if need_s:
-                grad_s += mask * conv2d_input(s.shape, e[b], ga, stride=stride, padding=padding)
-            if need_phi:
-                grad_phi += m * conv2d_input(s.shape, de[b], ga, stride=stride, padding=padding)
-        return grad_s, grad_phi, grad_w, None, None, None, None, None
+        ga_rows = ga.reshape(n, c_out, p).transpose(1, 2).reshape(n * p, c_out)
+        grad_s, per_event, grad_w = _lut_backward(ga_rows, k_rows, g_t, r_t, e_t,
+                                                  (ctx.sel, rows, cols, idx),
+                                                  need_s, need_phi, need_w)
+
+        def fold(x):  # adjoint of the patch gather: sum each input's share over its patches
+            out = torch.zeros((n, c * (h + 2 * pd) * (w + 2 * pd)), dtype=x.dtype,
+                              device=x.device)
+            out = out.index_add_(1, flat_index, x.view(n, -1)).view(n, c, h + 2 * pd, w + 2 * pd)
+            return out[:, :, pd:pd + h, pd:pd + w] if pd else out
+
+        if need_s:
+            grad_s = fold(grad_s)
+        grad_phi = None
+        if need_phi:
+            flat = torch.zeros((n * p, q), dtype=ga.dtype, device=ga.device)
+            flat[rows, cols] = per_event
+            grad_phi = fold(flat)
+        if need_w:
+            grad_w = grad_w.reshape(ctx.w_shape)
+        return grad_s, grad_phi, grad_w, None, None, None, None
 
 
-def isi_conv(s, phi, weight, mu, sigma, phi_max: int, stride: int, padding: int):
-    """Synaptic input of an ISI conv layer: s, phi (N, C, H, W) -> (N, C_out, H', W')."""
-    return _ISIConv.apply(s, phi, weight, mu, sigma, phi_max, stride, padding)
+def isi_conv(s, phi, weight, mu, sigma, phi_max: int, stride: int, padding: int, tables=None,
+             index=None):
+    """Synaptic input of an ISI conv layer: s, phi (N, C, H, W) -> (N, C_out, H', W').
+
+    A convolution is a dense layer applied at every output position to the receptive field
+    (patch), so this is `isi_dense`'s lookup-table math on (N * P, C * kh * kw) patches (P
+    output positions), gathered by one index; the gradients of s and phi are summed back over
+    the patches each input appears in. Cost follows the input spike events, as in the dense
+    layer. tables: `dense_tables` of mu, sigma reshaped to (C_out, C * kh * kw); index:
+    `patch_index` (both cached by the layer).
+    """
+    c_out, _, kh, _ = weight.shape
+    h_out = (s.shape[2] + 2 * padding - kh) // stride + 1
+    w_out = (s.shape[3] + 2 * padding - kh) // stride + 1
+    if tables is None:
+        tables = dense_tables(mu.reshape(c_out, -1), sigma.reshape(c_out, -1), phi_max)
+    if index is None:
+        index = patch_index(s.shape[1:], kh, stride, padding).to(s.device)
+    a = _ISIConv.apply(s, phi, weight, tables[0], tables[1], index, padding)
+    return a.view(s.shape[0], c_out, h_out, w_out)
