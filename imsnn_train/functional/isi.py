@@ -116,7 +116,8 @@ def _lut_forward(s, bin_of, e_t, phi_max: int):
 
 def _lut_backward(ga, k, g_t, r_t, e_t, events, need_s, need_phi, need_w):
     """Gradients of `_lut_forward` for ga = dL/da (N, n_out): dL/ds for every (row, input)
-    (N, n_in; k: the bins of all (row, input), any integer type), dL/dphi per event (in the order of events' rows and cols), dL/dw (n_out, n_in)."""
+    (N, n_in; k holds the bins of all of them, any integer type), dL/dphi per event (in the
+    order of the events' rows and cols) and dL/dw (n_out, n_in)."""
     sel, rows, _, idx = events
     kmax, n_in, n_out = g_t.shape
     n = ga.shape[0]
