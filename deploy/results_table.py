@@ -6,7 +6,9 @@ Reads, per config: OUT/CONFIG/metrics.json (training, PyTorch float test accurac
 OUT/CONFIG-torch-fixed.json (quantized PyTorch), OUT/CONFIG-lava.json (Lava fixed point, full
 test set), OUT/CONFIG.train_seconds (else the epochs' timings in metrics.json), and
 OUT/report/summary.json (Loihi energy). Writes
-OUT/results.md and OUT/results.json. Each IMSNN is compared with the plain baseline of the same
+OUT/results.md and OUT/results.json. "Lava = PyTorch fixed" is the share of samples whose
+per-layer spike counts and every event count equal the integer reference's (the quantized
+PyTorch model). Each IMSNN is compared with the plain baseline of the same
 dataset and architecture (config names <dataset>_<arch>_baseline).
 """
 
@@ -45,8 +47,10 @@ def collect(out: Path, configs: list[str]) -> list[dict]:
         if fixed:
             row["torch_fixed_accuracy"] = fixed["accuracy"]
         if lava:
+            ps = lava["per_sample"]
+            exact = [a and e for a, e in zip(ps["agree"], ps["same_events"])]
             row.update(lava_fixed_accuracy=lava["accuracy"], num_samples=lava["num_samples"],
-                       lava_agreement=lava["agreement_predictions"],
+                       lava_agreement=sum(exact) / max(len(exact), 1),
                        lava_wall_s=lava["wall_s"],
                        spikes_per_layer={r["name"]: r["spikes_per_sample"]
                                          for r in lava["layers"]},
@@ -72,29 +76,36 @@ def collect(out: Path, configs: list[str]) -> list[dict]:
     return rows
 
 
+COLUMNS = ("run", "epochs", "PyTorch float", "PyTorch fixed", "Lava fixed",
+           "Lava = PyTorch fixed", "spikes/sample per layer (Lava)", "hidden spikes vs baseline",
+           "synops/sample", "Loihi energy/inference", "train time", "Lava, test set")
+
+
+def _cells(r: dict) -> list[str]:
+    layers = r.get("spikes_per_layer")
+    red = r.get("hidden_spike_reduction")
+    if r.get("synapse") == "plain" and "baseline" not in r:
+        red_txt = "baseline"
+    else:
+        red_txt = "n/a" if red is None else f"{-100 * red:+.1f}%"
+    agree, synops = r.get("lava_agreement"), r.get("synops")
+    energy, secs, lava_s = r.get("loihi_energy_nj"), r.get("train_seconds"), r.get("lava_wall_s")
+    return [
+        r["name"], str(r.get("epochs", "n/a")), _pct(r.get("torch_float_accuracy")),
+        _pct(r.get("torch_fixed_accuracy")), _pct(r.get("lava_fixed_accuracy")),
+        "n/a" if agree is None else f"{100 * agree:.2f}% of samples",
+        " / ".join(f"{v:.1f}" for v in layers.values()) if layers else "n/a",
+        red_txt,
+        "n/a" if synops is None else f"{synops:,.0f}",
+        "n/a" if energy is None else f"{energy / 1000:.2f} uJ",
+        "n/a" if secs is None else f"{secs / 60:.0f} min",
+        "n/a" if lava_s is None else f"{lava_s:.0f} s",
+    ]
+
+
 def markdown(rows: list[dict]) -> str:
-    head = ("| run | epochs | PyTorch float | PyTorch fixed | Lava fixed | Lava = PyTorch fixed | "
-            "spikes/sample per layer (Lava) | hidden spikes vs baseline | synops/sample | "
-            "Loihi energy/inference | train time |")
-    lines = [head, "|" + "---|" * 11]
-    for r in rows:
-        layers = r.get("spikes_per_layer")
-        layer_txt = " / ".join(f"{v:.1f}" for v in layers.values()) if layers else "n/a"
-        red = r.get("hidden_spike_reduction")
-        red_txt = "baseline" if r.get("synapse") == "plain" and "baseline" not in r else (
-            "n/a" if red is None else f"{-100 * red:+.1f}%")
-        agree = r.get("lava_agreement")
-        lines.append(
-            f"| {r['name']} | {r.get('epochs', 'n/a')} | {_pct(r.get('torch_float_accuracy'))} | "
-            f"{_pct(r.get('torch_fixed_accuracy'))} | {_pct(r.get('lava_fixed_accuracy'))} | "
-            f"{'n/a' if agree is None else f'{100 * agree:.2f}% of samples'} | {layer_txt} | "
-            f"{red_txt} | {r['synops']:,.0f} | " if "synops" in r else
-            f"| {r['name']} | {r.get('epochs', 'n/a')} | {_pct(r.get('torch_float_accuracy'))} | "
-            f"{_pct(r.get('torch_fixed_accuracy'))} | n/a | n/a | n/a | n/a | n/a | ")
-        energy = r.get("loihi_energy_nj")
-        secs = r.get("train_seconds")
-        lines[-1] += (f"{'n/a' if energy is None else f'{energy / 1000:.2f} uJ'} | "
-                      f"{'n/a' if secs is None else f'{secs / 60:.0f} min'} |")
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
