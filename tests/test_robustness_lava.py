@@ -243,7 +243,7 @@ def long_model(tmp_path_factory) -> Path:
 @pytest.mark.lava
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("target", ["process group", "main process"])
-def test_ctrl_c_during_simulate_stops_everything(long_model, mnist_test, target):
+def test_ctrl_c_during_simulate_stops_everything(long_model, mnist_test, target, ctrl_c):
     """`imsnn simulate` on 2000 samples (about a minute) gets SIGINT once Lava is
     simulating: it exits 130 within seconds saying 'interrupted', and leaves no process of
     its group and no shared memory behind."""
