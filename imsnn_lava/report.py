@@ -427,16 +427,13 @@ def _png(fig) -> bytes:
 
 
 def _run_colors(runs: list[Run]) -> dict[str, str]:
+    """One colour per run: tab10 without its grey, then tab20's lighter shades."""
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10"]
-    colors, k = {}, 0
-    for run in runs:
-        if k % 10 == 7:  # tab10's grey is kept apart (unused)
-            k += 1
-        colors[run.name] = cmap(k % 10)
-        k += 1
-    return colors
+    tab10, tab20 = colormaps["tab10"], colormaps["tab20"]
+    palette = [tab10(i) for i in range(10) if i != 7]
+    palette += [tab20(i) for i in range(1, 20, 2) if i != 15]
+    return {run.name: palette[k % len(palette)] for k, run in enumerate(runs)}
 
 
 def _label(run: Run) -> str:
@@ -626,22 +623,32 @@ def plot_raster(run: Run, colors) -> bytes | None:
     return _png(fig)
 
 
+LOG_SPIKE_RANGE = 20.0  # spike counts spanning more than this factor get a log axis
+ANNOTATED_RUNS = 4  # up to this many points carry their name; more would overlap
+
+
 def plot_acc_vs_spikes(runs: list[Run], colors) -> bytes:
-    fig = _new_figure(6.5, 4.6)
+    fig = _new_figure(8.5, 4.6)
     ax = fig.add_subplot()
     for run in runs:
         ax.scatter([run.hidden_spikes], [run.accuracy * 100], s=70, color=colors[run.name],
                    marker="s" if run.is_baseline else "o", edgecolors="black",
                    label=_label(run), zorder=3)
-        ax.annotate(run.name, (run.hidden_spikes, run.accuracy * 100),
-                    textcoords="offset points", xytext=(6, 5), fontsize=8)
-    ax.set_xlabel("hidden spikes per sample")
+        if len(runs) <= ANNOTATED_RUNS:
+            ax.annotate(run.name, (run.hidden_spikes, run.accuracy * 100),
+                        textcoords="offset points", xytext=(6, 5), fontsize=8)
+    spikes = [run.hidden_spikes for run in runs]
+    log_x = min(spikes) > 0 and max(spikes) / min(spikes) > LOG_SPIKE_RANGE
+    ax.set_xlabel("hidden spikes per sample" + (" (log scale)" if log_x else ""))
     ax.set_ylabel("accuracy (%)")
     ax.set_title("Accuracy against hidden spikes (up and to the left is better)")
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both" if log_x else "major")
     ax.margins(x=0.25, y=0.25)
-    ax.set_xlim(left=0)
-    ax.legend(fontsize=8, loc="lower right")
+    if log_x:
+        ax.set_xscale("log")
+    else:
+        ax.set_xlim(left=0)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     return _png(fig)
 
 
