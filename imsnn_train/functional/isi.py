@@ -260,7 +260,8 @@ class _ISIConv(torch.autograd.Function):
 
 def isi_conv(s, phi, weight, mu, sigma, phi_max: int, stride: int, padding: int, tables=None,
              index=None):
-    """Synaptic input of an ISI conv layer: s, phi (N, C, H, W) -> (N, C_out, H', W').
+    """Synaptic input of an ISI conv layer: s (0/1 spikes), phi (N, C, H, W) -> (N, C_out, H',
+    W').
 
     A convolution is a dense layer applied at every output position to the receptive field
     (patch), so this is `isi_dense`'s lookup-table math on (N * P, C * kh * kw) patches (P
@@ -269,9 +270,11 @@ def isi_conv(s, phi, weight, mu, sigma, phi_max: int, stride: int, padding: int,
     layer. tables: `dense_tables` of mu, sigma reshaped to (C_out, C * kh * kw); index:
     `patch_index` (both cached by the layer).
     """
-    c_out, _, kh, _ = weight.shape
+    c_out, _, kh, kw = weight.shape
+    if kh != kw:
+        raise ValueError(f"isi_conv: square kernels only, got {kh} x {kw}")
     h_out = (s.shape[2] + 2 * padding - kh) // stride + 1
-    w_out = (s.shape[3] + 2 * padding - kh) // stride + 1
+    w_out = (s.shape[3] + 2 * padding - kw) // stride + 1
     if tables is None:
         tables = dense_tables(mu.reshape(c_out, -1), sigma.reshape(c_out, -1), phi_max)
     if index is None:
