@@ -25,7 +25,8 @@ if [ ${#CONFIGS[@]} -eq 0 ]; then
     CONFIGS=(mnist_dense_baseline mnist_dense_imsnn fmnist_dense_baseline fmnist_dense_imsnn
              mnist_conv_baseline mnist_conv_imsnn fmnist_conv_baseline fmnist_conv_imsnn
              mnist_dense_imsnn_full mnist_dense_imsnn_none mnist_dense_baseline_l1
-             mnist_dense_baseline_l1_1e-3 mnist_dense_baseline_l1_3e-4)
+             mnist_dense_baseline_l1_1e-3 mnist_dense_baseline_l1_3e-4
+             mnist_conv_baseline_l1_3e-5 mnist_conv_baseline_l1_1e-4)
 fi
 mkdir -p "$OUT"
 overrides=(train.threads=1)
