@@ -11,10 +11,17 @@ from __future__ import annotations
 import threading
 
 
-def progress_bar(*args, **kwargs):
-    """tqdm(*args, **kwargs), without touching multiprocessing."""
+def use_thread_lock() -> None:
+    """Give tqdm a threading lock unless it has a lock already (then nothing changes)."""
     from tqdm import tqdm
 
     if getattr(tqdm, "_lock", None) is None:
         tqdm.set_lock(threading.RLock())
+
+
+def progress_bar(*args, **kwargs):
+    """tqdm(*args, **kwargs), without touching multiprocessing."""
+    from tqdm import tqdm
+
+    use_thread_lock()
     return tqdm(*args, **kwargs)

@@ -29,6 +29,19 @@ def _one_torch_thread():
     torch.set_num_threads(n)
 
 # ---------------------------------------------------------------------------------------------
+# tqdm's first bar, even a disabled one, creates a multiprocessing lock, which fixes the start
+# method; Lava's runtime cannot be imported after that (docs/lava-notes.md). Tests that train
+# in-process would otherwise break the Lava tests that run after them.
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tqdm_thread_lock():
+    from imsnn_lava.progress import use_thread_lock
+
+    use_thread_lock()
+
+
+# ---------------------------------------------------------------------------------------------
 # Lava: never leave a runtime alive after a test (a live runtime hangs pytest at exit).
 # Cheap when Lava was never imported or nothing is running. Touches no multiprocessing
 # start method (that would break Lava's import).

@@ -103,3 +103,20 @@ def tiny_model(seed: int = 1, num_steps: int = 12, n_in: int = 16) -> F.ModelFil
 def random_spikes(rng, n: int, t: int, n_in: int, p: float = 0.3) -> np.ndarray:
     """(N, T, n_in) bool input spikes."""
     return rng.random((n, t, n_in)) < p
+
+
+def proc_table() -> list[tuple[int, int, int, str, str]]:
+    """(pid, ppid, pgid, state, command line) of every process, from /proc."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            out.append((int(entry), int(fields[1]), int(fields[2]), fields[0], cmd))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out

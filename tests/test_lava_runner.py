@@ -19,21 +19,7 @@ from imsnn_lava.errors import SimulationError
 def _children() -> list[tuple[int, str, str]]:
     """(pid, state, command line) of this process's children, from /proc."""
     me = os.getpid()
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) != me:
-                continue
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, IndexError, ValueError):
-            continue
-        out.append((int(entry), fields[0], cmd))
-    return out
+    return [(pid, state, cmd) for pid, ppid, _, state, cmd in H.proc_table() if ppid == me]
 
 
 def _lava_children() -> list[tuple[int, str, str]]:

@@ -17,7 +17,6 @@ import ast
 import errno
 import json
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -35,17 +34,6 @@ TINY = ['model.layers=[{"kind":"dense","out":8},{"kind":"dense","out":10}]',
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _tqdm_thread_lock():
-    """tqdm's first bar, even a disabled one, creates a multiprocessing lock, which fixes the
-    start method; Lava's runtime cannot be imported after that (docs/lava-notes.md), so
-    in-process training here would break Lava tests that run later in the session."""
-    from tqdm import tqdm
-
-    if not hasattr(tqdm, "_lock"):
-        tqdm.set_lock(threading.RLock())
 
 
 @pytest.fixture(autouse=True)

@@ -43,21 +43,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _proc_table() -> list[tuple[int, int, int, str]]:
-    """(pid, ppid, pgid, command line) of every process."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z":
-            out.append((int(entry), int(fields[1]), int(fields[2]), cmd))
-    return out
+    """(pid, ppid, pgid, command line) of every live (not zombie) process."""
+    return [(pid, ppid, pgid, cmd) for pid, ppid, pgid, state, cmd in H.proc_table()
+            if state != "Z"]
 
 
 def _descendants(root: int) -> list[int]:

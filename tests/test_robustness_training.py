@@ -32,17 +32,6 @@ OVERRIDES = ['model.layers=[{"kind":"dense","out":24},{"kind":"dense","out":10}]
 EPOCH2_BATCH = re.compile(r"epoch 2/3:[^|\r\n]*\|[^|\r\n]*\| *([1-9]\d*)/(\d+)")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _tqdm_thread_lock():
-    """tqdm's first bar, even a disabled one, creates a multiprocessing lock, which fixes the
-    start method; Lava's runtime cannot be imported after that (docs/lava-notes.md), so
-    in-process training here would break Lava tests that run later in the session."""
-    from tqdm import tqdm
-
-    if not hasattr(tqdm, "_lock"):
-        tqdm.set_lock(threading.RLock())
-
-
 def _imsnn(*args) -> list[str]:
     return [sys.executable, "-m", "imsnn_train.cli", *map(str, args)]
 
