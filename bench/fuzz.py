@@ -1,5 +1,5 @@
-"""Fuzz the two readers of untrusted files: model files (imsnn_lava.format.read) and IDX
-dataset files (imsnn_train.data.idx.read_idx / datasets.load_pair).
+"""Fuzz the two readers of untrusted files: model files (imsnn_lava.ir.read) and IDX
+dataset files (imsnn_lava.data.idx.read_idx / datasets.load_pair).
 
 Every case takes a small valid seed file and mutates it, then reads it back:
 
@@ -76,8 +76,8 @@ def _helpers():
 def seed_models() -> dict:
     """{'float': ModelFile, 'fixed': ModelFile}: conv ISI -> dense ISI -> dense plain, small
     enough that a byte flip often lands in a field, with 2 reference samples."""
-    from imsnn_lava import format as fmt
-    from imsnn_lava import reference
+    from imsnn_lava import ir as fmt
+    from imsnn_lava.numerics import reference
 
     h = _helpers()
     rng = np.random.default_rng(11)
@@ -89,13 +89,13 @@ def seed_models() -> dict:
                          config_json='{"train": {"dataset": "mnist"}}',
                          metrics_json='{"history": []}')
     models = {"float": base, "fixed": h.quantize(base)}
-    for model in models.values():
+    for key, model in list(models.items()):
         spikes = h.random_spikes(np.random.default_rng(5), 2, model.num_steps, 36, 0.4)
         res = reference.simulate(model, spikes.transpose(1, 0, 2),
                                  fixed=model.precision == "fixed")
-        model.reference = fmt.ReferenceData(
+        models[key] = model.replace(reference=fmt.ReferenceData(
             sample_ids=np.arange(2), labels=np.array([3, 1]), spikes=spikes,
-            layer_counts=res.layer_counts(), output_counts=res.output_counts())
+            layer_counts=res.layer_counts(), output_counts=res.output_counts()))
     return models
 
 
@@ -105,8 +105,8 @@ IDX_SEEDS = ("images", "labels", "images.gz", "labels.gz")
 def write_seeds(folder: str | Path) -> dict[str, Path]:
     """Write the seed files into `folder`: model-float.h5, model-fixed.h5 and the four IDX
     files (3 images of 28x28 and their labels, plain and gzip)."""
-    from imsnn_lava import format as fmt
-    from imsnn_train.data.idx import write_idx
+    from imsnn_lava import ir as fmt
+    from imsnn_lava.data.idx import write_idx
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -427,9 +427,9 @@ def _chained(exc: BaseException) -> bool:
 
 def check_model_file(path: Path) -> tuple[str, str]:
     """('ok', '') or ('rejected', message); raises Escape for anything else."""
-    from imsnn_lava import format as fmt
-    from imsnn_lava import reference
+    from imsnn_lava import ir as fmt
     from imsnn_lava.errors import ModelFileError
+    from imsnn_lava.numerics import reference
 
     try:
         model = fmt.read(path)
@@ -506,8 +506,8 @@ def make_idx_case(case: dict, seeds: dict[str, Path], out_dir: Path) -> tuple[Pa
 def check_idx_file(path: Path, seeds: dict[str, Path]) -> tuple[str, str]:
     """('ok', '') or ('rejected', message) of read_idx, then load_pair; raises Escape for
     anything else."""
-    from imsnn_train.data.datasets import load_pair
-    from imsnn_train.data.idx import read_idx
+    from imsnn_lava.data.datasets import load_pair
+    from imsnn_lava.data.idx import read_idx
     from imsnn_train.errors import DataError
 
     kind = "images" if "images" in path.name else "labels"

@@ -40,8 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imsnn_lava import reference, runner
-from imsnn_lava.encoding import encode
+from imsnn_lava import runtime as runner
+from imsnn_lava.numerics import reference
+from imsnn_lava.numerics.encoding import encode
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "lava_throughput.json"
@@ -134,7 +135,7 @@ def demo_models(gains=GAINS) -> dict:
 
 
 def models_from(path: str) -> dict:
-    from imsnn_lava import format as fmt
+    from imsnn_lava import ir as fmt
 
     if path.endswith(".pt"):
         from imsnn_train.checkpoint import load_network
@@ -151,7 +152,7 @@ def models_from(path: str) -> dict:
 
 
 def load_images(n: int):
-    from imsnn_train.data.datasets import load_split_with_ids
+    from imsnn_lava.data.datasets import load_split_with_ids
 
     images, labels, ids = load_split_with_ids("mnist", "test", limit=n)
     return images.reshape(len(images), -1), labels, np.asarray(ids)
@@ -312,8 +313,8 @@ def main(argv=None) -> int:
             rows.append(measure(label, name, fixed_model, True, *data(n), r))
         rows.append(rebuild("rebuild per sample", name, fixed_model, True,
                             *data(args.rebuild_samples)))
-        if name == first:  # the same, with reference.synapse_step instead of the kernel
-            from imsnn_lava import proc_common
+        if name == first:  # the same, with synapse.synapse_step instead of the kernel
+            from imsnn_lava.backends.fused.proc.isi_synapse import models as proc_common
 
             proc_common.FixedSynapseModel.integer_kernel = False
             try:

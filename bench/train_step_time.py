@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from imsnn_lava.encoding import encode
+from imsnn_lava.data.datasets import load_split_with_ids
+from imsnn_lava.numerics.encoding import encode
+from imsnn_lava.outputs import write_json_atomic
 from imsnn_train.config import from_dict
-from imsnn_train.data.datasets import load_split_with_ids
-from imsnn_train.io_checks import write_json_atomic
 from imsnn_train.network import Network
 from imsnn_train.train import loss_fn, make_optimizer
 

@@ -18,3 +18,7 @@ class FixedPointError(ImsnnError):
 
 class SimulationError(ImsnnError):
     """A Lava simulation failed (a process model raised, timed out, or was interrupted)."""
+
+
+class DataError(ImsnnError):
+    """A dataset file is missing, corrupt, or fails its checksum. The message names the file."""

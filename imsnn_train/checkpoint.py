@@ -7,12 +7,11 @@ the model and optimizer state, and the metrics history as JSON text.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from imsnn_lava.outputs import atomic_path
 from imsnn_train.config import ExperimentConfig, from_json, to_json
 from imsnn_train.errors import ImsnnError
 
@@ -37,20 +36,13 @@ def save(path: str | Path, cfg: ExperimentConfig, epoch: int, model_state: dict,
         "optimizer": optim_state,
         "history_json": json.dumps(history),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        torch.save(payload, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, (OSError, RuntimeError)):  # disk full, quota, I/O error
-            reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-            raise CheckpointError(f"{path}: cannot write the checkpoint ({reason}); the "
-                                  "previous checkpoint, if any, is unchanged") from None
-        raise
+        with atomic_path(path, fsync=True) as tmp:
+            torch.save(payload, tmp)
+    except (OSError, RuntimeError) as exc:  # disk full, quota, I/O error
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise CheckpointError(f"{path}: cannot write the checkpoint ({reason}); the "
+                              "previous checkpoint, if any, is unchanged") from None
 
 
 def load(path: str | Path) -> dict:

@@ -1,4 +1,6 @@
-"""The `imsnn` console script: one entry point, subcommands registered by imsnn_train.commands."""
+"""The `imsnn` console script: one entry point for the training subcommands
+(imsnn_train.commands) and the deployment ones (imsnn_lava.commands, which never need torch).
+Nothing here imports torch or Lava: each command imports them when it runs."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ import argparse
 import importlib
 import sys
 
-from imsnn_train.commands import COMMAND_MODULES
+from imsnn_lava.commands import COMMAND_MODULES as DEPLOY_COMMANDS
+from imsnn_train.commands import COMMAND_MODULES as TRAIN_COMMANDS
 from imsnn_train.errors import ImsnnError
 
 
@@ -17,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
+    data, *deploy = DEPLOY_COMMANDS
+    for name in (data, *TRAIN_COMMANDS, *deploy):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:  # a command module not yet present

@@ -99,7 +99,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class QuantConfig:
-    """Fixed-point export; see imsnn_lava.fixed_point for the meaning."""
+    """Fixed-point export; see imsnn_lava.ir.fixed_point for the meaning."""
 
     max_scale_log2: int = 12
     # Plain (baseline) layers use weight exponent 0 so lava-dl netx loads them correctly

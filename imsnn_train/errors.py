@@ -1,12 +1,8 @@
 """Errors the CLI reports as one clear line (exit code 2) instead of a traceback."""
 
-from imsnn_lava.errors import ImsnnError, ModelFileError
+from imsnn_lava.errors import DataError, ImsnnError, ModelFileError
 
 __all__ = ["ImsnnError", "DataError", "ConfigError", "ModelFileError"]
-
-
-class DataError(ImsnnError):
-    """A dataset file is missing, corrupt, or fails its checksum. The message names the file."""
 
 
 class ConfigError(ImsnnError):

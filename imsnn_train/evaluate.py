@@ -1,6 +1,6 @@
 """Evaluation: accuracy and per-layer event counts, in float (PyTorch) or in Loihi fixed point.
 
-The fixed-point evaluation runs the integer numpy reference (imsnn_lava.reference) on the
+The fixed-point evaluation runs the integer numpy reference (imsnn_lava.numerics.reference) on the
 exported model: exactly the integers Lava's fixed-point models compute.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from imsnn_lava import format as fmt
-from imsnn_lava import reference
-from imsnn_lava.counting import EventTally
-from imsnn_lava.encoding import encode
-from imsnn_lava.progress import progress_bar
+from imsnn_lava import ir as fmt
+from imsnn_lava.analysis.layer_stats import EventTally
+from imsnn_lava.numerics import reference
+from imsnn_lava.numerics.encoding import encode
+from imsnn_lava.runtime.progress import progress_bar
 from imsnn_train.config import EncodingConfig
 from imsnn_train.network import Network
 

@@ -1,4 +1,5 @@
-"""Trained network -> imsnn model file (through imsnn_lava.format and imsnn_lava.fixed_point)."""
+"""Trained network -> imsnn model file (the IR, imsnn_lava.ir; fixed point through its
+quantize pass)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import json
 import numpy as np
 import torch
 
-from imsnn_lava import fixed_point as fp
-from imsnn_lava import format as fmt
-from imsnn_lava import reference
-from imsnn_lava.encoding import encode
+from imsnn_lava import ir as fmt
+from imsnn_lava.ir.quantize import quantize_model
+from imsnn_lava.numerics import reference
+from imsnn_lava.numerics.encoding import encode
 from imsnn_train.config import ExperimentConfig, to_json
 from imsnn_train.network import Network
 
@@ -22,58 +23,37 @@ def layer_specs(net: Network) -> list[fmt.LayerSpec]:
     n = net.cfg.neuron
     specs = []
     for i, layer in enumerate(net.layers, start=1):
-        spec = fmt.LayerSpec(
+        isi_fields = {}
+        if layer.isi:
+            isi_fields = dict(mu=layer.mu.detach().double().cpu().numpy().copy(),
+                              sigma=layer.sigma.detach().double().cpu().numpy().copy(),
+                              phi_max=layer.phi_max, c0=layer.c0)
+        specs.append(fmt.LayerSpec(
             name=f"layer{i}", kind=layer.kind, synapse="isi" if layer.isi else "plain",
             in_shape=tuple(layer.in_shape), out_shape=tuple(layer.out_shape),
             weight=layer.weight.detach().double().cpu().numpy().copy(),
             du=n.du, dv=n.dv, vth=n.vth,
             stride=getattr(layer, "stride", 1), padding=getattr(layer, "padding", 0),
-        )
-        if layer.isi:
-            spec.mu = layer.mu.detach().double().cpu().numpy().copy()
-            spec.sigma = layer.sigma.detach().double().cpu().numpy().copy()
-            spec.phi_max, spec.c0 = layer.phi_max, layer.c0
-        specs.append(spec)
+            **isi_fields,
+        ))
     return specs
-
-
-def quantize_layer(spec: fmt.LayerSpec, max_scale_log2: int,
-                   netx_compatible: bool = True) -> fmt.FixedLayer:
-    """The Loihi fixed-point form of one layer; FixedPointError names the layer if impossible."""
-    table = reference.weight_table(spec)
-    flat = table.reshape(table.shape[0], table.shape[1], -1)
-    scale = fp.choose_scale(flat, spec.vth, max_scale_log2, spec.name,
-                            exponent_zero=netx_compatible and spec.synapse == "plain")
-    return fmt.FixedLayer(
-        scale=scale,
-        table=fp.quantize_table(table, scale, spec.name),
-        du=fp.decay_to_int(spec.du, fp.DU_OFFSET, f"layer {spec.name} du"),
-        dv=fp.decay_to_int(spec.dv, fp.DV_OFFSET, f"layer {spec.name} dv"),
-        vth=fp.threshold_to_int(spec.vth, scale, spec.name),
-    )
 
 
 def to_model_file(net: Network, cfg: ExperimentConfig, *, fixed: bool,
                   metrics: dict | None = None) -> fmt.ModelFile:
     """The deployable model, without reference vectors (see `attach_reference`)."""
-    specs = layer_specs(net)
-    if fixed:
-        for spec in specs:
-            spec.fixed = quantize_layer(spec, cfg.quant.max_scale_log2,
-                                        cfg.quant.netx_compatible)
-            # the deployed model's real values are what the integers represent
-            spec.du = fp.int_to_decay(spec.fixed.du, fp.DU_OFFSET)
-            spec.dv = fp.int_to_decay(spec.fixed.dv, fp.DV_OFFSET)
-            spec.vth = spec.fixed.vth / spec.fixed.scale
     enc = cfg.encoding
-    return fmt.ModelFile(
-        precision="fixed" if fixed else "float",
+    model = fmt.ModelFile(
+        precision="float",
         input_shape=tuple(cfg.model.input_shape),
         encoding=fmt.EncodingSpec(num_steps=enc.num_steps, max_rate=enc.max_rate, seed=enc.seed),
-        layers=specs,
+        layers=layer_specs(net),
         config_json=to_json(cfg),
         metrics_json=json.dumps(metrics or {}, sort_keys=True),
     )
+    if fixed:
+        model = quantize_model(model, cfg.quant.max_scale_log2, cfg.quant.netx_compatible)
+    return model
 
 
 def expected_counts(model: fmt.ModelFile, net: Network | None,
@@ -100,15 +80,16 @@ def _float64_copy(net: Network) -> Network:
 
 
 def attach_reference(model: fmt.ModelFile, net: Network | None, images: np.ndarray,
-                     labels: np.ndarray, sample_ids: np.ndarray) -> None:
-    """Store a few samples' input spikes and the per-layer counts the model computes on them."""
+                     labels: np.ndarray, sample_ids: np.ndarray) -> fmt.ModelFile:
+    """The model with a few samples' input spikes and the per-layer counts it computes on them
+    as its reference vectors."""
     enc = model.encoding
     spikes = encode(images, sample_ids, num_steps=enc.num_steps, max_rate=enc.max_rate,
                     seed=enc.seed)  # (T, n, n_in)
     layer_counts, out_counts = expected_counts(model, net, spikes)
-    model.reference = fmt.ReferenceData(
+    return model.replace(reference=fmt.ReferenceData(
         sample_ids=np.asarray(sample_ids, dtype=np.int64),
         labels=np.asarray(labels, dtype=np.int64),
         spikes=spikes.transpose(1, 0, 2).copy(),
         layer_counts=layer_counts, output_counts=out_counts,
-    )
+    ))

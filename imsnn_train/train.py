@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from imsnn_lava.encoding import encode
-from imsnn_lava.progress import progress_bar
+from imsnn_lava.data.datasets import load_split_with_ids
+from imsnn_lava.numerics.encoding import encode
+from imsnn_lava.outputs import write_json_atomic
+from imsnn_lava.runtime.progress import progress_bar
 from imsnn_train import checkpoint
 from imsnn_train.config import ExperimentConfig, to_dict, to_json
-from imsnn_train.data.datasets import load_split_with_ids
 from imsnn_train.errors import ConfigError
 from imsnn_train.evaluate import evaluate, format_table
 from imsnn_train.export import layer_specs
-from imsnn_train.io_checks import write_json_atomic
 from imsnn_train.network import Network
 
 CHECKPOINT_NAME = "checkpoint.pt"

@@ -36,7 +36,7 @@ def _one_torch_thread():
 
 @pytest.fixture(autouse=True, scope="session")
 def _tqdm_thread_lock():
-    from imsnn_lava.progress import use_thread_lock
+    from imsnn_lava.runtime.progress import use_thread_lock
 
     use_thread_lock()
 
@@ -53,7 +53,7 @@ def _stop_live_lava_runtimes():
     import sys
 
     if "lava.magma.runtime.runtime" in sys.modules:
-        from imsnn_lava.runner import stop_all_runtimes
+        from imsnn_lava.runtime import stop_all_runtimes
 
         stop_all_runtimes()
 
@@ -81,8 +81,8 @@ def ctrl_c():
 @pytest.fixture(scope="session")
 def mnist_test():
     """(images uint8 (10000, 28, 28), labels, sample ids) of the real MNIST test split."""
-    from imsnn_train.data import sources
-    from imsnn_train.data.datasets import load_split_with_ids
+    from imsnn_lava.data import sources
+    from imsnn_lava.data.datasets import load_split_with_ids
 
     if not all(status.ok for status in sources.verify("mnist")):
         sources.fetch("mnist")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imsnn_lava import fixed_point as fp
-from imsnn_lava import format as F
-from imsnn_lava import reference as R
+from imsnn_lava import ir as F
+from imsnn_lava.ir import fixed_point as fp
+from imsnn_lava.numerics import isi
 
 MNIST_TEST_IMAGES = Path(os.path.expanduser("~/.cache/imsnn/data/mnist/t10k-images-idx3-ubyte"))
 
@@ -33,50 +33,45 @@ def mnist_test_images(n: int, start: int = 0) -> np.ndarray | None:
     return data.reshape(n, rows, cols).copy()
 
 
-def _isi(layer: F.LayerSpec, rng: np.random.Generator, phi_max: int) -> None:
-    layer.phi_max, layer.c0 = phi_max, 1
-    layer.mu = rng.uniform(1, phi_max, layer.weight.shape)
-    layer.sigma = rng.uniform(1, 4, layer.weight.shape)
+def _isi(layer: F.LayerSpec, rng: np.random.Generator, phi_max: int) -> F.LayerSpec:
+    return layer.replace(synapse="isi", phi_max=phi_max, c0=1,
+                         mu=rng.uniform(1, phi_max, layer.weight.shape),
+                         sigma=rng.uniform(1, 4, layer.weight.shape))
 
 
 def dense(rng, name: str, in_shape, n_out: int, isi: bool, gain: float = 1.5, dv: float = 0.1,
           vth: float = 1.0, phi_max: int = 8) -> F.LayerSpec:
     n_in = int(np.prod(in_shape))
     w = rng.normal(0, gain / np.sqrt(n_in), (n_out, n_in))
-    layer = F.LayerSpec(name=name, kind="dense", synapse="isi" if isi else "plain",
+    layer = F.LayerSpec(name=name, kind="dense", synapse="plain",
                         in_shape=tuple(in_shape), out_shape=(n_out, 1, 1), weight=w, du=1.0,
                         dv=dv, vth=vth)
-    if isi:
-        _isi(layer, rng, phi_max)
-    return layer
+    return _isi(layer, rng, phi_max) if isi else layer
 
 
 def conv(rng, name: str, in_shape, c_out: int, k: int, stride: int, isi: bool,
          gain: float = 1.5, dv: float = 0.1, vth: float = 1.0, phi_max: int = 8) -> F.LayerSpec:
     w = rng.normal(0, gain / np.sqrt(in_shape[0] * k * k), (c_out, in_shape[0], k, k))
     oh, ow = F.conv_out_hw(in_shape[1], in_shape[2], k, stride, 0)
-    layer = F.LayerSpec(name=name, kind="conv", synapse="isi" if isi else "plain",
+    layer = F.LayerSpec(name=name, kind="conv", synapse="plain",
                         in_shape=tuple(in_shape), out_shape=(c_out, oh, ow), weight=w, du=1.0,
                         dv=dv, vth=vth, stride=stride)
-    if isi:
-        _isi(layer, rng, phi_max)
-    return layer
+    return _isi(layer, rng, phi_max) if isi else layer
 
 
 def quantize(model: F.ModelFile, max_scale_log2: int = 12) -> F.ModelFile:
     """A fixed-point copy of a float model (as the exporter does it)."""
     layers = []
     for src in model.layers:
-        layer = F.LayerSpec(**{k: getattr(src, k) for k in src.__dataclass_fields__})
-        tab = R.weight_table(layer)
+        layer = src
+        tab = isi.weight_table(layer)
         scale = fp.choose_scale(tab.reshape(tab.shape[0], tab.shape[1], -1), layer.vth,
                                 max_scale_log2, layer.name)
         table = fp.quantize_table(tab, scale, layer.name)
-        layer.fixed = F.FixedLayer(scale=scale, table=table,
-                                   du=fp.decay_to_int(layer.du, fp.DU_OFFSET),
-                                   dv=fp.decay_to_int(layer.dv, fp.DV_OFFSET),
-                                   vth=fp.threshold_to_int(layer.vth, scale, layer.name))
-        layers.append(layer)
+        layers.append(layer.replace(fixed=F.FixedLayer(
+            scale=scale, table=table, du=fp.decay_to_int(layer.du, fp.DU_OFFSET),
+            dv=fp.decay_to_int(layer.dv, fp.DV_OFFSET),
+            vth=fp.threshold_to_int(layer.vth, scale, layer.name))))
     return F.ModelFile(precision="fixed", input_shape=model.input_shape,
                        encoding=model.encoding, layers=layers)
 

@@ -1,5 +1,5 @@
-"""Event counts (imsnn_lava.counting): the definitions by hand, the integer synapse kernel the
-fixed-point Lava models run, and Lava == reference == PyTorch counts on real MNIST."""
+"""Event counts (imsnn_lava.numerics.events): the definitions by hand, the integer synapse
+kernel the fixed-point Lava models run, and Lava == reference == PyTorch counts on real MNIST."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import lava_helpers as H  # tests/lava_helpers.py; conftest.py puts tests/ on sy
 import numpy as np
 import pytest
 
-from imsnn_lava import counting
-from imsnn_lava import format as F
-from imsnn_lava import reference as R
+from imsnn_lava import ir as F
+from imsnn_lava.analysis import layer_stats
+from imsnn_lava.numerics import counting, isi, synapse
+from imsnn_lava.numerics import reference as R
 
 # ---------------------------------------------------------------------------------------------
 # the definitions, on a network small enough to count by hand
@@ -32,7 +33,7 @@ def _hand_model() -> F.ModelFile:
 
 
 def _hand_table() -> np.ndarray:
-    """The flat (K * Q, C_out) table of reference.synapse_table for _hand_model's ISI layer."""
+    """The flat (K * Q, C_out) table of synapse.synapse_table for _hand_model's ISI layer."""
     per_bin = [np.array([[5, 0, 1], [2, 0, -1]]), np.array([[4, 0, 1], [2, 0, -1]]),
                np.array([[3, 0, 1], [2, 0, -1]])]
     return np.concatenate(per_bin).astype(np.float64)
@@ -47,17 +48,17 @@ def test_count_definitions_by_hand():
     looked up and counted, but its input would arrive after the sample."""
     model = _hand_model()
     layer = model.layers[0]
-    syn = R.SynapseTable(src=R.connectivity(layer), table=_hand_table(), phi_max=3, c0=2,
-                         isi=True)
+    syn = synapse.SynapseTable(src=synapse.connectivity(layer), table=_hand_table(), phi_max=3,
+                               c0=2, isi=True)
     pre = np.zeros((5, 1, 2), dtype=bool)
     pre[[0, 1, 4], 0, 0] = True
     pre[1, 0, 1] = True
     # the delivered input, as the synapse computes it
-    counter = R.counter_start((1, 2), syn)
+    counter = isi.counter_start((1, 2), syn.c0, syn.phi_max)
     delivered = np.zeros((5, 1, 3))
     for t in range(4):
-        delivered[t + 1] = R.synapse_step(pre[t], counter, syn)
-        counter = R.counter_step(counter, pre[t], syn.phi_max)
+        delivered[t + 1] = synapse.synapse_step(pre[t], counter, syn)
+        counter = isi.counter_step(counter, pre[t], syn.phi_max)
     np.testing.assert_array_equal(delivered[:, 0], [[0, 0, 0], [4, 0, 1], [7, 0, 0],
                                                     [0, 0, 0], [0, 0, 0]])
     post = np.zeros((5, 1, 3), dtype=bool)
@@ -75,7 +76,7 @@ def test_count_definitions_by_hand():
     assert counts.neuron_updates.tolist() == [15, 5]
     assert counts.active_updates[0].tolist() == [3, 0]  # t=1: outputs 0, 2; t=2: output 0
     assert counts.idle_updates[0].tolist() == [12, 5]
-    rows = counting.layer_rows(counts, [counting.LayerInfo.of(x) for x in model.layers])
+    rows = layer_stats.layer_rows(counts, [layer_stats.LayerInfo.of(x) for x in model.layers])
     assert rows[0]["synops_per_sample"] == 12 and rows[0]["lookups_per_sample"] == 4
     assert rows[0]["isi_histogram"] == [1, 1, 2] and "isi_histogram" not in rows[1]
     assert rows[0]["fan_in"] == 2 and rows[1]["fan_in"] == 3
@@ -84,12 +85,12 @@ def test_count_definitions_by_hand():
 
 
 def test_conv_fan_out_varies_at_the_border():
-    """Conv synops use each input's own fan-out (reference.fan_out): with padding, corner
+    """Conv synops use each input's own fan-out (synapse.fan_out): with padding, corner
     pixels drive fewer synapses than central ones."""
     rng = np.random.default_rng(0)
     layer = H.conv(rng, "c", (1, 6, 6), 2, 3, 1, True)
-    layer.padding, layer.out_shape = 1, (2, 6, 6)
-    fo = R.fan_out(layer)
+    layer = layer.replace(padding=1, out_shape=(2, 6, 6))
+    fo = synapse.fan_out(layer)
     assert fo[0] == 2 * 4 and fo[7] == 2 * 9  # corner: 2x2 window positions; inside: 3x3
     pre = np.zeros((3, 1, 36), dtype=bool)
     pre[0, 0, [0, 7]] = True
@@ -105,8 +106,7 @@ def test_conv_fan_out_varies_at_the_border():
 def _kernel_layers():
     rng = np.random.default_rng(3)
     padded = H.conv(rng, "cp", (2, 9, 9), 3, 3, 2, True)
-    padded.padding = 1
-    padded.out_shape = (3,) + F.conv_out_hw(9, 9, 3, 2, 1)
+    padded = padded.replace(padding=1, out_shape=(3,) + F.conv_out_hw(9, 9, 3, 2, 1))
     return [H.dense(rng, "di", (30, 1, 1), 7, True), H.dense(rng, "dp", (30, 1, 1), 7, False),
             H.conv(rng, "ci", (2, 9, 9), 3, 3, 2, True), H.conv(rng, "cpl", (2, 9, 9), 3, 3, 2,
                                                                    False), padded]
@@ -115,42 +115,43 @@ def _kernel_layers():
 @pytest.mark.parametrize("replicas", [1, 3])
 def test_integer_kernel_equals_reference_synapse_step(replicas):
     """IntegerSynapseKernel (the fixed-point Lava synapses' step) equals
-    reference.synapse_step + counter_step exactly, for dense and conv (with and without
+    synapse.synapse_step + counter_step exactly, for dense and conv (with and without
     padding), ISI and plain, float32 and float64 tables, over many steps of random spikes."""
-    from imsnn_lava.proc_common import IntegerSynapseKernel
+    from imsnn_lava.numerics.synapse import IntegerSynapseKernel
 
     rng = np.random.default_rng(replicas)
     for layer in _kernel_layers():
         model = H.quantize(F.ModelFile(precision="float", input_shape=layer.in_shape,
                                        encoding=F.EncodingSpec(8, 0.5, 0), layers=[layer]))
-        syn = R.synapse_table(model.layers[0], fixed=True)
-        big = R.SynapseTable(src=syn.src, table=syn.table * 2 ** 20, phi_max=syn.phi_max,
+        syn = synapse.synapse_table(model.layers[0], fixed=True)
+        big = synapse.SynapseTable(src=syn.src, table=syn.table * 2 ** 20, phi_max=syn.phi_max,
                              c0=syn.c0, isi=syn.isi)
         for table in (syn, big):
             kernel = IntegerSynapseKernel(table, layer.n_in)
             assert kernel.dtype == (np.float32 if table is syn else np.float64)
-            c_ref = R.counter_start((replicas, layer.n_in), table)
-            c_fast = kernel.counter_start(replicas)
+            c_ref = isi.counter_start((replicas, layer.n_in), table.c0, table.phi_max)
+            c_fast = isi.counter_start((replicas, layer.n_in), table.c0, table.phi_max,
+                                       dtype=np.int32)
             for t in range(40):
                 spikes = rng.random((replicas, layer.n_in)) < (0.0 if t == 5 else 0.3)
-                want = R.synapse_step(spikes, c_ref, table)
+                want = synapse.synapse_step(spikes, c_ref, table)
                 got = kernel.step(spikes, c_fast)
                 assert got.shape == want.shape
                 np.testing.assert_array_equal(got, want, err_msg=f"{layer.name} step {t}")
                 np.testing.assert_array_equal(np.minimum(c_ref, table.phi_max), c_fast)
-                c_ref = R.counter_step(c_ref, spikes, table.phi_max)
-                kernel.counter_advance(c_fast, spikes)
+                c_ref = isi.counter_step(c_ref, spikes, table.phi_max)
+                isi.counter_advance(c_fast, spikes, table.phi_max)
     with pytest.raises(ValueError, match="integer"):
-        IntegerSynapseKernel(R.SynapseTable(src=syn.src, table=syn.table + 0.5, phi_max=1,
+        IntegerSynapseKernel(synapse.SynapseTable(src=syn.src, table=syn.table + 0.5, phi_max=1,
                                             c0=1, isi=False), layer.n_in)
 
 
 def test_table_fan_out_and_count_packing():
-    from imsnn_lava.proc_common import count_packing, pack_counts, table_fan_out, unpack_counts
+    from imsnn_lava.backends.host.wire import count_packing, pack_counts, unpack_counts
 
     for layer in _kernel_layers():
-        syn = R.synapse_table(layer, fixed=False)
-        np.testing.assert_array_equal(table_fan_out(syn, layer.n_in), R.fan_out(layer))
+        syn = synapse.synapse_table(layer, fixed=False)
+        np.testing.assert_array_equal(syn.fan_out(layer.n_in), synapse.fan_out(layer))
     rng = np.random.default_rng(0)
     for steps in (1, 12, 25, 100, 4000):
         bits, per = count_packing(steps)
@@ -217,8 +218,8 @@ def test_lava_counts_equal_reference_and_torch_on_mnist(mnist_test):
 
     import torch
 
-    from imsnn_lava import runner
-    from imsnn_lava.encoding import encode
+    from imsnn_lava import runtime as runner
+    from imsnn_lava.numerics.encoding import encode
     from imsnn_train.export import to_model_file
 
     net, cfg = _torch_network()
@@ -236,7 +237,7 @@ def test_lava_counts_equal_reference_and_torch_on_mnist(mnist_test):
         lava = runner.run(model, fixed=fixed, images=flat, sample_ids=ids, replicas=2,
                           raster=True, timeout_s=120)
         assert lava.events.differences(ref_counts) == [], f"fixed={fixed}"
-        tally = counting.EventTally(model.layers, STEPS, fixed=fixed)
+        tally = layer_stats.EventTally(model.layers, STEPS, fixed=fixed)
         if fixed:  # the quantized evaluation is the integer reference, counted from spikes
             tally.add_spikes(ref.spikes)
         else:
@@ -253,6 +254,6 @@ def test_lava_counts_equal_reference_and_torch_on_mnist(mnist_test):
         assert ev.isi_histograms[0].sum() == ev.spikes_in[:, 0].sum()
         assert ev.isi_histograms[2] is None
         # conv synops follow the per-input fan-out, which varies at the (padded) border
-        fo = R.fan_out(model.layers[0])
+        fo = synapse.fan_out(model.layers[0])
         assert fo.min() < fo.max()
         np.testing.assert_array_equal(ev.synops[:, 0], x.sum(axis=0).astype(np.int64) @ fo)

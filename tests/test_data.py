@@ -21,17 +21,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imsnn_train.data import idx, sources
-from imsnn_train.data.datasets import (
-    TorchImageDataset,
+from imsnn_lava.data import idx, sources
+from imsnn_lava.data.datasets import (
     class_names,
     dataset_names,
     load_pair,
     load_split,
     split_indices,
 )
-from imsnn_train.data.idx import read_idx, write_idx
-from imsnn_train.data.sources import (
+from imsnn_lava.data.idx import read_idx, write_idx
+from imsnn_lava.data.sources import (
     FILES,
     AptPackageSource,
     HttpMirrorSource,
@@ -42,6 +41,7 @@ from imsnn_train.data.sources import (
     verify,
 )
 from imsnn_train.errors import DataError, ImsnnError
+from imsnn_train.torch_dataset import TorchImageDataset
 
 N_TRAIN, N_TEST = 40, 12
 
@@ -541,7 +541,7 @@ def test_torch_dataset_wrapper(crafted):
 
 def test_data_package_does_not_import_torch():
     code = (
-        "import sys, imsnn_train.data, imsnn_train.commands.data; "
+        "import sys, imsnn_lava.data, imsnn_lava.commands.data; "
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from imsnn_train.data import FILES, dataset_dir, write_idx
+from imsnn_lava.data import FILES, dataset_dir, write_idx
 
 
 def _imsnn(*args, tmp_path, **env):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from imsnn_lava import energy as en
+from imsnn_lava.analysis import energy as en
 from imsnn_lava.errors import ImsnnError
 
 LOIHI = {"synop": 23.6, "neuron_update_active": 81.0, "neuron_update_idle": 52.0, "spike": 1.7}
@@ -255,7 +255,7 @@ def test_unknown_profile_name_or_missing_file(tmp_path):
 
 
 def test_deployment_modules_import_neither_torch_nor_imsnn_train_nor_matplotlib():
-    code = ("import sys, imsnn_lava.energy, imsnn_lava.report\n"
+    code = ("import sys, imsnn_lava.analysis.energy, imsnn_lava.analysis.report\n"
             "bad = [m for m in ('torch', 'imsnn_train', 'matplotlib') if m in sys.modules]\n"
             "assert not bad, bad\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imsnn_lava import fixed_point as fp
 from imsnn_lava.errors import FixedPointError
+from imsnn_lava.ir import fixed_point as fp
 
 
 def test_decay_registers_match_lava_conventions():

@@ -9,9 +9,10 @@ import lava_helpers as H  # tests/lava_helpers.py; conftest.py puts tests/ on sy
 import numpy as np
 import pytest
 
-from imsnn_lava import format as fmt
-from imsnn_lava import reference
+from imsnn_lava import ir as fmt
 from imsnn_lava.errors import ModelFileError
+from imsnn_lava.ir import writer as ir_write
+from imsnn_lava.numerics import reference
 
 
 def _with_reference(model: fmt.ModelFile, n: int = 3) -> fmt.ModelFile:
@@ -19,10 +20,9 @@ def _with_reference(model: fmt.ModelFile, n: int = 3) -> fmt.ModelFile:
     spikes = H.random_spikes(rng, n, model.num_steps, int(np.prod(model.input_shape)))
     res = reference.simulate(model, spikes.transpose(1, 0, 2),
                              fixed=model.precision == "fixed")
-    model.reference = fmt.ReferenceData(
+    return model.replace(reference=fmt.ReferenceData(
         sample_ids=np.arange(n), labels=np.arange(n) % 10, spikes=spikes,
-        layer_counts=res.layer_counts(), output_counts=res.output_counts())
-    return model
+        layer_counts=res.layer_counts(), output_counts=res.output_counts()))
 
 
 @pytest.fixture(params=["float", "fixed"])
@@ -167,7 +167,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(fmt, "_write", boom)
+    monkeypatch.setattr(ir_write, "_write", boom)
     with pytest.raises(OSError):
         fmt.write(model, path)
     assert path.read_bytes() == before  # the old file is untouched

@@ -8,9 +8,10 @@ import lava_helpers as H  # tests/lava_helpers.py; conftest.py puts tests/ on sy
 import numpy as np
 import pytest
 
-from imsnn_lava import encoding, runner
-from imsnn_lava import format as F
-from imsnn_lava import reference as R
+from imsnn_lava import ir as F
+from imsnn_lava import runtime as runner
+from imsnn_lava.numerics import encoding, synapse
+from imsnn_lava.numerics import reference as R
 
 pytestmark = pytest.mark.lava
 
@@ -85,10 +86,10 @@ def test_plain_isidense_equals_stock_dense_fixed_point():
     from lava.proc.dense.process import Dense
     from lava.proc.lif.process import LIF
 
-    from imsnn_lava.proc.isi_dense.process import ISIDense
-    from imsnn_lava.proc.recorder.process import Recorder
-    from imsnn_lava.proc.source.process import SpikeSource
-    from imsnn_lava.proc_common import unpack_words
+    from imsnn_lava.backends.fused.proc.isi_synapse.process import ISIDense
+    from imsnn_lava.backends.host.proc.recorder.process import Recorder
+    from imsnn_lava.backends.host.proc.source.process import SpikeSource
+    from imsnn_lava.backends.host.wire import unpack_words
 
     rng = np.random.default_rng(11)
     t, n_in, n_out = 30, 24, 8
@@ -102,7 +103,7 @@ def test_plain_isidense_equals_stock_dense_fixed_point():
     nrn = dict(du=layer.fixed.du, dv=layer.fixed.dv, vth=layer.fixed.vth, bias_mant=0)
 
     src = SpikeSource(shape=(1, n_in), num_steps=t, num_samples=1, spikes=x)
-    ours = ISIDense.from_table(R.synapse_table(layer, fixed=True), replicas=1, n_in=n_in,
+    ours = ISIDense.from_table(synapse.synapse_table(layer, fixed=True), replicas=1, n_in=n_in,
                                num_steps=t)
     stock = Dense(weights=mant.astype(np.int32), weight_exp=exp, num_weight_bits=8)
     lif_ours, lif_stock = LIF(shape=(1, n_out), **nrn), LIF(shape=(n_out,), **nrn)
@@ -158,9 +159,9 @@ def test_netx_runs_fixed_baseline_file_like_reference(tmp_path):
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
-    from imsnn_lava.proc.recorder.process import Recorder
-    from imsnn_lava.proc.source.process import SpikeSource
-    from imsnn_lava.proc_common import unpack_words
+    from imsnn_lava.backends.host.proc.recorder.process import Recorder
+    from imsnn_lava.backends.host.proc.source.process import SpikeSource
+    from imsnn_lava.backends.host.wire import unpack_words
 
     t = 16
     model = _netx_model(t)

@@ -1,4 +1,4 @@
-"""imsnn_lava.runner: exact per-sample reset, replicas, failure handling, cheap import."""
+"""imsnn_lava.runtime: exact per-sample reset, replicas, failure handling, cheap import."""
 
 import os
 import signal
@@ -11,9 +11,10 @@ import lava_helpers as H  # tests/lava_helpers.py; conftest.py puts tests/ on sy
 import numpy as np
 import pytest
 
-from imsnn_lava import reference as R
-from imsnn_lava import runner
+from imsnn_lava import runtime as runner
 from imsnn_lava.errors import SimulationError
+from imsnn_lava.numerics import reference as R
+from imsnn_lava.numerics import synapse
 
 
 def _children() -> list[tuple[int, str, str]]:
@@ -40,7 +41,7 @@ def _assert_equal_results(a, b, n_layers: int):
 
 def test_import_is_cheap_and_lava_free():
     """Importing the runner imports neither Lava nor torch (Lava is imported lazily)."""
-    code = ("import sys, imsnn_lava.runner, imsnn_lava.network; "
+    code = ("import sys, imsnn_lava.runtime.run, imsnn_lava.backends.fused.build; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('lava', 'torch')); "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
@@ -122,20 +123,20 @@ def test_model_error_raises_and_leaves_no_processes(monkeypatch):
     model = H.tiny_model()
     x = H.random_spikes(np.random.default_rng(0), 3, model.num_steps, 16, 0.4)
     before = {c[0] for c in _lava_children()}
-    original = R.synapse_step
+    original = synapse.synapse_step
 
     def broken(spikes, counter, syn):
         if syn.isi:
             raise RuntimeError("deliberately broken synapse")
         return original(spikes, counter, syn)
 
-    monkeypatch.setattr(R, "synapse_step", broken)
+    monkeypatch.setattr(synapse, "synapse_step", broken)
     t0 = time.monotonic()
     with pytest.raises(SimulationError, match="deliberately broken synapse"):
         runner.run(model, fixed=False, spikes=x, timeout_s=30)
     assert time.monotonic() - t0 < 20
     assert [c for c in _lava_children() if c[0] not in before] == []
-    monkeypatch.setattr(R, "synapse_step", original)
+    monkeypatch.setattr(synapse, "synapse_step", original)
     res = runner.run(model, fixed=False, spikes=x, timeout_s=30)
     np.testing.assert_array_equal(
         res.layer_counts, R.simulate(model, x.transpose(1, 0, 2), fixed=False).layer_counts())
@@ -149,18 +150,18 @@ def test_hung_model_times_out_and_leaves_no_processes(monkeypatch):
     model = H.tiny_model()
     x = H.random_spikes(np.random.default_rng(0), 2, model.num_steps, 16, 0.4)
     before = {c[0] for c in _lava_children()}
-    original = R.synapse_step
+    original = synapse.synapse_step
 
     def stuck(spikes, counter, syn):
         time.sleep(3600)
 
-    monkeypatch.setattr(R, "synapse_step", stuck)
+    monkeypatch.setattr(synapse, "synapse_step", stuck)
     t0 = time.monotonic()
     with pytest.raises(SimulationError, match="within 2"):
         runner.run(model, fixed=False, spikes=x, timeout_s=2)
     assert time.monotonic() - t0 < 15
     assert [c for c in _lava_children() if c[0] not in before] == []
-    monkeypatch.setattr(R, "synapse_step", original)
+    monkeypatch.setattr(synapse, "synapse_step", original)
     res = runner.run(model, fixed=False, spikes=x, timeout_s=30)
     assert res.output_counts.shape == (2, 5)
 
@@ -177,7 +178,7 @@ def test_keyboard_interrupt_stops_the_runtime(monkeypatch, ctrl_c):
     def stuck(spikes, counter, syn):
         time.sleep(3600)
 
-    monkeypatch.setattr(R, "synapse_step", stuck)
+    monkeypatch.setattr(synapse, "synapse_step", stuck)
     timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
     t0 = time.monotonic()
     timer.start()
@@ -197,7 +198,7 @@ def test_stop_all_runtimes_ends_forgotten_runtimes():
     after a non-blocking one) are shut down and their actors are gone."""
     from lava.magma.core.run_conditions import RunSteps
 
-    from imsnn_lava import network
+    from imsnn_lava.backends.fused import build as network
 
     model = H.tiny_model()
     x = H.random_spikes(np.random.default_rng(0), 2, model.num_steps, 16, 0.4)

@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 import torch
 
-from imsnn_lava import reference
-from imsnn_lava.encoding import encode
+from imsnn_lava.data.datasets import load_split_with_ids
+from imsnn_lava.numerics import reference
+from imsnn_lava.numerics.encoding import encode
 from imsnn_train import export
 from imsnn_train.config import from_dict
-from imsnn_train.data.datasets import load_split_with_ids
 from imsnn_train.functional.lif import lif_run
 from imsnn_train.network import Network
 

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from imsnn_lava import reference, runner
-from imsnn_lava.encoding import encode
+from imsnn_lava import runtime as runner
+from imsnn_lava.numerics import reference
+from imsnn_lava.numerics.encoding import encode
 from imsnn_train.config import from_dict
 from imsnn_train.export import _float64_copy, to_model_file
 from imsnn_train.network import Network

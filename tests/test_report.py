@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from imsnn_lava import energy as en
+from imsnn_lava.analysis import energy as en
+from imsnn_lava.analysis.report import build_report, load_result
 from imsnn_lava.errors import ImsnnError
-from imsnn_lava.report import build_report, load_result
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 BASELINE = FIXTURES / "baseline_mnist.json"
@@ -53,7 +53,7 @@ def _check_png(path: Path) -> None:
 
 
 def _run_cli(argv: list[str]) -> int:
-    from imsnn_train.commands import report as cmd
+    from imsnn_lava.commands import report as cmd
 
     parser = argparse.ArgumentParser(prog="imsnn")
     cmd.register(parser.add_subparsers(dest="command"))
@@ -314,7 +314,7 @@ def test_command_bad_input_raises_imsnn_error(tmp_path):
 
 
 def test_rebuilding_a_report_drops_rasters_of_runs_no_longer_in_it(tmp_path):
-    from imsnn_lava.report import build_report
+    from imsnn_lava.analysis.report import build_report
 
     fixtures = sorted((Path(__file__).parent / "fixtures" / "results").glob("*.json"))
     out = tmp_path / "report"

@@ -80,7 +80,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 def mnist_model_file(tmp_path_factory) -> Path:
     import importlib.util
 
-    from imsnn_lava import format as fmt
+    from imsnn_lava import ir as fmt
 
     spec = importlib.util.spec_from_file_location("io_lava_helpers",
                                                   REPO / "tests" / "lava_helpers.py")
@@ -135,7 +135,7 @@ def test_evaluate_refuses_an_unwritable_json_before_loading(tmp_path, kind, caps
 def test_simulate_refuses_an_unwritable_json_before_running_lava(tmp_path, kind, capsys,
                                                                  monkeypatch, mnist_model_file,
                                                                  mnist_test):
-    from imsnn_lava import runner
+    from imsnn_lava import runtime as runner
 
     monkeypatch.setattr(runner, "run", _fail)
     out = _unwritable(tmp_path, kind) / "lava.json"
@@ -148,7 +148,7 @@ def test_simulate_refuses_an_unwritable_json_before_running_lava(tmp_path, kind,
 @pytest.mark.parametrize("kind", KINDS)
 def test_report_refuses_an_unwritable_folder_before_any_work(tmp_path, kind, capsys,
                                                              monkeypatch):
-    from imsnn_lava import energy
+    from imsnn_lava.analysis import energy
 
     monkeypatch.setattr(energy, "load_profile", _fail)
     out = _unwritable(tmp_path, kind)
@@ -231,7 +231,7 @@ def test_train_disk_full_writing_the_checkpoint(tmp_path, capsys, monkeypatch, m
 
 def test_export_disk_full_keeps_the_previous_model_file(tmp_path, capsys, monkeypatch,
                                                         tiny_checkpoint):
-    from imsnn_lava import format as fmt
+    from imsnn_lava.ir import writer as fmt
 
     out = tmp_path / "model.h5"
     out.write_bytes(b"previous model file")
@@ -289,7 +289,7 @@ def _write_call(node: ast.Call) -> str | None:
         m = node.args[i] if len(node.args) > i else kw.get("mode")
         return m.value if isinstance(m, ast.Constant) and isinstance(m.value, str) else ""
 
-    if name in ("write_text", "write_bytes"):
+    if name in ("write_text", "write_bytes", "atomic_file"):
         return name
     if name in ("open", "fdopen", "File") and set(mode(1)) & set("wax+"):
         return f"{base + '.' if base else ''}{name}(mode={mode(1)!r})"
@@ -302,11 +302,10 @@ def _write_call(node: ast.Call) -> str | None:
 
 # functions that write without os.replace, and why that is fine
 NOT_ATOMIC_BY_DESIGN = {
-    ("imsnn_lava/report.py", "_png"): "savefig into an in-memory buffer",
-    ("imsnn_train/commands/lava.py", "_check_writable"): "a probe file, removed at once",
-    ("imsnn_train/data/sources.py", "_copy_uncompressed"):
+    ("imsnn_lava/analysis/report/plots.py", "_png"): "savefig into an in-memory buffer",
+    ("imsnn_lava/data/sources.py", "_copy_uncompressed"):
         "writes into a staging folder; fetch() os.replaces verified files into the cache",
-    ("imsnn_train/data/sources.py", "provide"):
+    ("imsnn_lava/data/sources.py", "provide"):
         "sources write into a staging folder; fetch() os.replaces verified files",
 }
 
@@ -327,14 +326,16 @@ def test_every_writer_uses_a_temp_file_and_os_replace():
                 continue
             found.append((rel, fn.name))
             body = ast.get_source_segment(source, fn)
-            atomic = "os.replace(" in body and ("mkstemp(" in body or ".tmp" in body)
+            # atomic: the function renames a temp file into place itself, or writes only into
+            # the temp path of imsnn_lava.outputs.atomic_path (which does)
+            atomic = ("os.replace(" in body and ("mkstemp(" in body or ".tmp" in body)) or (
+                "with atomic_path(" in body or "with atomic_file(" in body)
             if not atomic and (rel, fn.name) not in NOT_ATOMIC_BY_DESIGN:
                 offenders.append(f"{rel}:{fn.lineno} {fn.name}: {writes}")
     # the writers this test knows about are still found (the scan itself works)
-    for writer in [("imsnn_train/checkpoint.py", "save"), ("imsnn_lava/format.py", "write"),
-                   ("imsnn_train/io_checks.py", "write_json_atomic"),
-                   ("imsnn_lava/report.py", "_write_atomic"),
-                   ("imsnn_train/data/idx.py", "write_idx")]:
+    for writer in [("imsnn_train/checkpoint.py", "save"), ("imsnn_lava/ir/writer.py", "write"),
+                   ("imsnn_lava/outputs.py", "atomic_file"),
+                   ("imsnn_lava/data/idx.py", "write_idx")]:
         assert writer in found, writer
     assert offenders == []
 
@@ -353,27 +354,27 @@ def _checkpoint_reader(path: Path):
 
 
 def _json_writer(path: Path, version: int) -> None:
-    from imsnn_train.io_checks import write_json_atomic
+    from imsnn_lava.outputs import write_json_atomic
 
     write_json_atomic(path, {"version": version, "data": list(range(1000))})
 
 
 def _idx_writer(path: Path, version: int) -> None:
-    from imsnn_train.data.idx import write_idx
+    from imsnn_lava.data.idx import write_idx
 
     write_idx(path, np.full((5, 28, 28), version, np.uint8))
 
 
 def _idx_reader(path: Path):
-    from imsnn_train.data.idx import read_idx
+    from imsnn_lava.data.idx import read_idx
 
     return int(read_idx(path)[0, 0, 0])
 
 
 def _report_writer(path: Path, version: int) -> None:
-    from imsnn_lava import report
+    from imsnn_lava.outputs import write_bytes_atomic  # what the report writes every file with
 
-    report._write_atomic(path, f"<html>{version}</html>".encode() * 100)
+    write_bytes_atomic(path, f"<html>{version}</html>".encode() * 100)
 
 
 WRITERS = {

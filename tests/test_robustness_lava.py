@@ -28,10 +28,11 @@ import lava_helpers as H  # tests/lava_helpers.py; conftest.py puts tests/ on sy
 import numpy as np
 import pytest
 
-from imsnn_lava import format as fmt
-from imsnn_lava import reference as R
-from imsnn_lava import runner
+from imsnn_lava import ir as fmt
+from imsnn_lava import runtime as runner
 from imsnn_lava.errors import SimulationError
+from imsnn_lava.numerics import reference as R
+from imsnn_lava.numerics import synapse
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -154,7 +155,7 @@ def test_model_error_mid_run_frees_shared_memory(monkeypatch):
     x = H.random_spikes(np.random.default_rng(0), 6, model.num_steps, 16, 0.4)
     before = set(_descendants(os.getpid()))
     calls = {"n": 0}
-    original = R.synapse_step
+    original = synapse.synapse_step
 
     def breaks_later(spikes, counter, syn):  # counted per actor process (patched pre-fork)
         calls["n"] += 1
@@ -162,11 +163,11 @@ def test_model_error_mid_run_frees_shared_memory(monkeypatch):
             raise RuntimeError("deliberately broken on step 30")
         return original(spikes, counter, syn)
 
-    monkeypatch.setattr(R, "synapse_step", breaks_later)
+    monkeypatch.setattr(synapse, "synapse_step", breaks_later)
     with _in_process_sampler() as sampler, pytest.raises(SimulationError, match="step 30"):
         runner.run(model, fixed=False, spikes=x, timeout_s=30, chunk_steps=model.num_steps)
     _assert_clean(sampler, before)
-    monkeypatch.setattr(R, "synapse_step", original)
+    monkeypatch.setattr(synapse, "synapse_step", original)
     _next_run_works(model, x)
 
 
@@ -179,10 +180,12 @@ def test_model_that_fails_while_building_leaves_nothing(fixed_model):
     x = H.random_spikes(np.random.default_rng(1), 3, fixed_model.num_steps, 16, 0.4)
     bad = copy.deepcopy(fixed_model)
     layer = bad.layers[1]
-    layer.in_shape = (13, 1, 1)
-    layer.weight = np.zeros((layer.n_out, 13))
-    layer.fixed.table = type(layer.fixed.table)(
-        mant=np.zeros((1, layer.n_out, 13), np.int16), exp=layer.fixed.table.exp)
+    # the IR's nodes are frozen and validated: only a corruption in memory gets past them
+    table = type(layer.fixed.table)(mant=np.zeros((1, layer.n_out, 13), np.int16),
+                                    exp=layer.fixed.table.exp)
+    for key, value in (("in_shape", (13, 1, 1)), ("weight", np.zeros((layer.n_out, 13)))):
+        object.__setattr__(layer, key, value)
+    object.__setattr__(layer.fixed, "table", table)
     before = set(_descendants(os.getpid()))
     t0 = time.monotonic()
     with pytest.raises(Exception) as info:  # noqa: PT011 - see the report: not yet typed

@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from imsnn_lava import format as fmt
+from imsnn_lava import ir as fmt
 from imsnn_lava.errors import ModelFileError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -255,7 +255,7 @@ def test_cases_found_by_fuzzing(seeds, tmp_path):
 
 
 def _read_in_child(path: Path) -> str:
-    code = ("import sys\nfrom imsnn_lava import format as fmt\nfrom imsnn_lava.errors import "
+    code = ("import sys\nfrom imsnn_lava import ir as fmt\nfrom imsnn_lava.errors import "
             "ModelFileError\ntry:\n    fmt.read(sys.argv[1])\nexcept ModelFileError as e:\n"
             "    print('ModelFileError', e)\nelse:\n    print('ok')\n")
     try:
@@ -372,7 +372,7 @@ def test_gzip_bomb_is_refused(tmp_path, monkeypatch):
     decompressing (here with the limit lowered to 1 MB), naming the file."""
     import gzip
 
-    from imsnn_train.data import idx
+    from imsnn_lava.data import idx
     from imsnn_train.errors import DataError
 
     monkeypatch.setattr(idx, "MAX_GZIP_BYTES", 1 << 20)

@@ -9,23 +9,25 @@ import lava_helpers as H  # tests/lava_helpers.py; conftest.py puts tests/ on sy
 import numpy as np
 import pytest
 
-from imsnn_lava import format as F
-from imsnn_lava import results, runner
+from imsnn_lava import ir as F
+from imsnn_lava import runtime as runner
+from imsnn_lava.analysis import result as results
 from imsnn_lava.errors import ImsnnError
+from imsnn_lava.runtime import shards
 
 
 def test_shard_ranges_partition_the_selection():
     for total in (1, 2, 7, 10, 101):
         for count in range(1, min(total, 6) + 1):
-            ranges = [results.shard_range(total, k, count) for k in range(1, count + 1)]
+            ranges = [shards.shard_range(total, k, count) for k in range(1, count + 1)]
             assert ranges[0][0] == 0 and ranges[-1][1] == total
             assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
             sizes = [b - a for a, b in ranges]
             assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
-    assert results.parse_shard("2/4") == (2, 4)
+    assert shards.parse_shard("2/4") == (2, 4)
     for bad in ("0/3", "4/3", "x", "1/0", "2"):
         with pytest.raises(ImsnnError):
-            results.parse_shard(bad)
+            shards.parse_shard(bad)
 
 
 def test_auto_replicas_rule():
@@ -86,8 +88,9 @@ def model_files(tmp_path_factory):
     paths = []
     for seed in (0, 1):
         model = H.quantize(H.mnist_model(seed=seed, num_steps=10))
-        model.config_json = json.dumps({"name": f"mixed{seed}", "model": {"synapse": "isi"},
-                                        "train": {"dataset": "mnist", "val_size": 5000}})
+        model = model.replace(config_json=json.dumps(
+            {"name": f"mixed{seed}", "model": {"synapse": "isi"},
+             "train": {"dataset": "mnist", "val_size": 5000}}))
         paths.append(out / f"m{seed}.h5")
         F.write(model, paths[-1])
     return out, paths

@@ -25,11 +25,11 @@ import pytest
 import torch
 
 import imsnn_train.train as train_mod
-from imsnn_lava.encoding import encode
+from imsnn_lava.data.datasets import load_split_with_ids
+from imsnn_lava.numerics.encoding import encode
 from imsnn_train import checkpoint
 from imsnn_train.checkpoint import CheckpointError
 from imsnn_train.config import from_dict, replace, to_json
-from imsnn_train.data.datasets import load_split_with_ids
 from imsnn_train.errors import ConfigError
 from imsnn_train.network import Network
 from imsnn_train.train import loss_fn, make_optimizer, train, train_seed

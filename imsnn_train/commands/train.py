@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from imsnn_lava.outputs import ensure_writable_dir, ensure_writable_file, writing
 from imsnn_train.errors import ConfigError
-from imsnn_train.io_checks import ensure_writable_dir, ensure_writable_file, writing
 
 
 def register(sub) -> None:
@@ -56,7 +56,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _load_eval_data(dataset: str, split: str, n: int, val_size: int):
-    from imsnn_train.data.datasets import load_split_with_ids
+    from imsnn_lava.data.datasets import load_split_with_ids
 
     return load_split_with_ids(dataset, split, val_size=val_size, limit=n)
 
@@ -83,7 +83,7 @@ def _evaluate(args: argparse.Namespace) -> int:
              f"({'fixed point' if args.fixed_point else 'float'})")
     print(format_table(metrics, title=title))
     if args.json:
-        from imsnn_train.io_checks import write_json_atomic
+        from imsnn_lava.outputs import write_json_atomic
 
         with writing(args.json, "metrics JSON"):
             write_json_atomic(Path(args.json), {"checkpoint": args.checkpoint, "dataset": dataset,
@@ -94,7 +94,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from imsnn_lava import format as fmt
+    from imsnn_lava import ir as fmt
     from imsnn_train.checkpoint import load_network
     from imsnn_train.export import attach_reference, to_model_file
 
@@ -107,7 +107,7 @@ def _export(args: argparse.Namespace) -> int:
     if args.reference_samples:
         images, labels, ids = _load_eval_data(cfg.train.dataset, "test", args.reference_samples,
                                               cfg.train.val_size)
-        attach_reference(model, net, images, labels, ids)
+        model = attach_reference(model, net, images, labels, ids)
     with writing(args.output, "model file"):
         fmt.write(model, args.output)
     kind = "fixed point" if args.fixed_point else "float"

@@ -1,0 +1,1 @@
+"""Host-side processes shared by every backend: input source, recorders, counters."""

@@ -1,0 +1,1 @@
+"""Host-side Lava processes, one folder per process (process.py + models.py)."""

@@ -1,1 +1,0 @@
-"""Lava processes of imsnn: one package folder per process (process.py + models.py)."""

@@ -1,1 +1,0 @@
-"""The ISIConv synapse process (ISI-modulated or plain conv layer)."""

@@ -1,1 +1,0 @@
-"""The ISIDense synapse process (ISI-modulated or plain dense layer)."""

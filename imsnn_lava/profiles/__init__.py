@@ -1,1 +1,0 @@
-"""Built-in per-event energy profiles (JSON package data), loaded by imsnn_lava.energy."""
