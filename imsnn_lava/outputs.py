@@ -30,8 +30,9 @@ from pathlib import Path
 
 from imsnn_lava.errors import ImsnnError
 
-__all__ = ["OutputError", "atomic_file", "atomic_path", "ensure_writable_dir", "ensure_writable_file",
-           "write_bytes_atomic", "write_json_atomic", "write_text_atomic", "writing"]
+__all__ = ["OutputError", "atomic_file", "atomic_path", "ensure_writable_dir",
+           "ensure_writable_file", "write_bytes_atomic", "write_json_atomic", "write_text_atomic",
+           "writing"]
 
 
 class OutputError(ImsnnError):
