@@ -3,20 +3,34 @@
     theta_ij(t) = w_ij * exp(-(phi_i(t) - mu_ij)^2 / (2 sigma_ij^2))
 
 phi is an integer in [1, phi_max], so the forward pass never builds a (batch x in x out)
-weight tensor: it gathers the rows of a per-bin table E[k] = w * G[k] for spiking inputs only
-(a sparse-times-dense product). The backward pass is written out by hand:
+weight tensor: it sums the rows of a per-bin table E[k] = w * G[k] for spiking inputs only
+(an embedding bag over the spike events). The backward pass is written out by hand:
 
 - dL/dw       = sum_k (S_k^T dL/da) * G[k]            (S_k: spikes whose ISI bin is k)
 - dL/ds_i     = (dL/da @ E[k_i])_i  for every input, only when the input is a hidden layer
+                (by each row's dominant bin plus a sparse correction: functional/lut.py)
 - dL/dphi_i   = s_i (dL/da @ E'[k_i])_i, E' = w dG/dphi = E * -(k - mu) / sigma^2
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from imsnn_train.functional.isi_conv import isi_conv, patch_index
-from imsnn_train.functional.lut import dense_tables, gaussian, modulated, modulation_tables
+from imsnn_train.functional.lut import (
+    bin_dtype,
+    bin_groups,
+    dense_tables,
+    dominant_bins,
+    gaussian,
+    modulated,
+    modulation_tables,
+    off_dominant,
+    pair_dots,
+    put_rows,
+    take_rows,
+)
 
 GATE_MODES = ("selective", "full", "none")
 __all__ = ["dense_tables", "gaussian", "isi_conv", "isi_counter", "isi_dense", "isi_gate",
@@ -82,46 +96,14 @@ def isi_gate(phi: torch.Tensor, mode: str) -> torch.Tensor:
     return _Gate.apply(phi, mode)
 
 
-GRAD_S_ROWS = 512  # rows per block of the dL/ds product (bounds its N x K x n_in temporary)
-
-
-def _lut_forward(s, bin_of, e_t, phi_max: int):
-    """a = sum over spiking (row, i) of E[k_row,i][i, :]. s: (N, n_in); bin_of(rows, cols): the
-    ISI bins k = phi - 1 (int64) of those events; e_t: (K * n_in, n_out).
-
-    Returns a and what the backward needs: the event selector (N, K * n_in), the events' rows
-    and columns, and their rows of e_t."""
+def _events(s: torch.Tensor, k: torch.Tensor):
+    """The spike events of s (N, n_in) in row order: rows, cols, table rows k * n_in + col, and
+    each row's first event (embedding-bag offsets)."""
     n, n_in = s.shape
     rows, cols = torch.nonzero(s, as_tuple=True)
-    idx = bin_of(rows, cols) * n_in + cols
-    sel = torch.sparse_coo_tensor(
-        torch.stack([rows, idx]), torch.ones_like(rows, dtype=e_t.dtype), (n, phi_max * n_in),
-    ).coalesce()
-    return torch.sparse.mm(sel, e_t), (sel, rows, cols, idx)
-
-
-def _lut_backward(ga, k, g_t, r_t, e_t, events, need_s, need_phi, need_w):
-    """Gradients of `_lut_forward` for ga = dL/da (N, n_out): dL/ds for every (row, input)
-    (N, n_in; k holds the bins of all of them, any integer type), dL/dphi per event (in the
-    order of the events' rows and cols) and dL/dw (n_out, n_in)."""
-    sel, rows, _, idx = events
-    kmax, n_in, n_out = g_t.shape
-    n = ga.shape[0]
-    grad_s = grad_phi = grad_w = None
-    if need_w:
-        ge = torch.sparse.mm(sel.t(), ga).view(kmax, n_in, n_out)
-        grad_w = (ge * g_t).sum(0).t()
-    if need_s:
-        # dL/ds_i = (dL/da @ E[k_i])_i: one product over all bins, then pick each input's bin
-        grad_s = torch.empty((n, n_in), dtype=ga.dtype, device=ga.device)
-        for i in range(0, n, GRAD_S_ROWS):
-            z = (ga[i:i + GRAD_S_ROWS] @ e_t.t()).view(-1, kmax, n_in)
-            k_blk = k[i:i + GRAD_S_ROWS, None].long()
-            grad_s[i:i + GRAD_S_ROWS] = z.gather(1, k_blk).squeeze(1)
-    if need_phi:
-        d_t = (e_t.view(kmax, n_in, n_out) * r_t).view(kmax * n_in, n_out)
-        grad_phi = (d_t[idx] * ga[rows]).sum(1)
-    return grad_s, grad_phi, grad_w
+    idx = k[rows, cols].long() * n_in + cols
+    counts = torch.bincount(rows, minlength=n)
+    return rows, cols, idx, torch.cumsum(counts, 0) - counts
 
 
 class _ISIDense(torch.autograd.Function):
@@ -129,23 +111,39 @@ class _ISIDense(torch.autograd.Function):
     def forward(ctx, s, phi, weight, g_t, r_t):
         """g_t, r_t: the modulation tables transposed, (K, n_in, n_out)."""
         e_t = modulated(g_t, weight)
-        k = phi.detach().long() - 1
-        a, events = _lut_forward(s.detach(), lambda r, c: k[r, c], e_t, g_t.shape[0])
-        ctx.save_for_backward(k, g_t, r_t, e_t, *events[1:])
-        ctx.sel = events[0]
+        k = (phi.detach() - 1).to(bin_dtype(g_t.shape[0]))
+        rows, cols, idx, offsets = _events(s.detach(), k)
+        a = F.embedding_bag(idx, e_t, offsets, mode="sum")  # rows of E at the events, summed
+        ctx.save_for_backward(k, g_t, r_t, e_t, rows, cols, idx)
         return a
 
     @staticmethod
     def backward(ctx, ga):
         k, g_t, r_t, e_t, rows, cols, idx = ctx.saved_tensors
-        events = (ctx.sel, rows, cols, idx)
+        kmax, n_in, n_out = g_t.shape
+        n = ga.shape[0]
+        ga = ga.contiguous()
         need_s, need_phi, need_w = ctx.needs_input_grad[:3]
-        grad_s, per_event, grad_w = _lut_backward(ga.contiguous(), k, g_t, r_t, e_t, events,
-                                                  need_s, need_phi, need_w)
-        grad_phi = None
+        grad_s = grad_phi = grad_w = None
+        if need_w:  # dL/dE = (events as a (K * n_in, N) selector) @ dL/da, then * G
+            sel_t = torch.sparse_coo_tensor(torch.stack([idx, rows]),
+                                            torch.ones_like(rows, dtype=ga.dtype),
+                                            (kmax * n_in, n)).coalesce()
+            ge = torch.sparse.mm(sel_t, ga).view(kmax, n_in, n_out)
+            grad_w = (ge * g_t).sum(0).t()
+        if need_s:  # dL/ds_i = dL/da . E[k_i][i]: the row's dominant bin, then corrections
+            kd = dominant_bins(k)
+            grad_s = torch.empty((n, n_in), dtype=ga.dtype, device=ga.device)
+            tables = e_t.view(kmax, n_in, n_out)
+            for v, sel in bin_groups(kd):
+                put_rows(grad_s, sel, take_rows(ga, sel) @ tables[v].t())
+            r, c, kk = off_dominant(k, kd)
+            if r.numel():
+                grad_s[r, c] += pair_dots(ga, r, e_t, kk * n_in + c, kd[r] * n_in + c)
         if need_phi:
+            d_t = (e_t.view(kmax, n_in, n_out) * r_t).view(kmax * n_in, n_out)
             grad_phi = torch.zeros(k.shape, dtype=ga.dtype, device=ga.device)
-            grad_phi[rows, cols] = per_event
+            grad_phi[rows, cols] = (d_t.index_select(0, idx) * ga.index_select(0, rows)).sum(1)
         return grad_s, grad_phi, grad_w, None, None
 
 
