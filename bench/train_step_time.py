@@ -140,6 +140,18 @@ class Runner:
         return dt
 
 
+def load_batches(n_batches: int, batch_size: int, steps: int):
+    """(input spikes (T, B, 784), labels) of the first MNIST training images."""
+    images, labels, ids = load_split_with_ids("mnist", "train", limit=n_batches * batch_size)
+    batches = []
+    for b in range(n_batches):
+        sl = slice(b * batch_size, (b + 1) * batch_size)
+        x = encode(images[sl], ids[sl], num_steps=steps, max_rate=0.5, seed=1)
+        batches.append((torch.from_numpy(x).float(),
+                        torch.from_numpy(labels[sl].astype(np.int64))))
+    return batches
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1,
@@ -159,14 +171,7 @@ def main(argv=None) -> int:
         args.repeats, args.warmup = 3, 1
     torch.set_num_threads(args.threads)
     machine = machine_info(args.threads)
-    n_batches = args.repeats + args.warmup
-    images, labels, ids = load_split_with_ids("mnist", "train", limit=n_batches * args.batch_size)
-    batches = []
-    for b in range(n_batches):
-        sl = slice(b * args.batch_size, (b + 1) * args.batch_size)
-        x = encode(images[sl], ids[sl], num_steps=args.steps, max_rate=0.5, seed=1)
-        batches.append((torch.from_numpy(x).float(),
-                        torch.from_numpy(labels[sl].astype(np.int64))))
+    batches = load_batches(args.repeats + args.warmup, args.batch_size, args.steps)
     models = [m for m in MODELS if args.only is None or m[0].startswith(args.only)]
     old = kernels_of(args.kernels_from) if args.kernels_from else None
     runners = []
