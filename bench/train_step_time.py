@@ -6,7 +6,12 @@ one process, interleaved (each repeat runs every model once, in turn) so that ma
 drifts hit them alike; the median over repeats is reported. Results go to
 bench/results/train_step_time.json with the machine's facts.
 
-    python bench/train_step_time.py [--threads 1] [--repeats 15] [--quick]
+    python bench/train_step_time.py [--threads 1] [--repeats 15] [--quick] [--device cpu]
+        [--kernels-from COMMIT]
+
+--kernels-from adds, for each IMSNN, a copy that runs the ISI kernels of an earlier commit
+(imsnn_train/functional/isi.py read with `git show`), timed interleaved with the others: a
+before/after measurement under one machine load.
 
 Target (issue): IMSNN <= 2x the baseline, dense 784-500-10.
 """
@@ -14,11 +19,14 @@ Target (issue): IMSNN <= 2x the baseline, dense 784-500-10.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +35,7 @@ import torch
 from imsnn_lava.data.datasets import load_split_with_ids
 from imsnn_lava.numerics.encoding import encode
 from imsnn_lava.outputs import write_json_atomic
+from imsnn_train import layers as layers_mod
 from imsnn_train.config import from_dict
 from imsnn_train.network import Network
 from imsnn_train.train import loss_fn, make_optimizer
@@ -48,6 +57,11 @@ PAIRS = [("dense", "dense 784-500-10 IMSNN", "dense 784-500-10 baseline"),
          ("conv", "conv 16c5s2-32c3s2-10 IMSNN", "conv 16c5s2-32c3s2-10 baseline")]
 
 
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def machine_info(threads: int) -> dict:
     try:
         load = os.getloadavg()
@@ -67,30 +81,75 @@ def machine_info(threads: int) -> dict:
     }
 
 
+def kernels_of(commit: str) -> types.ModuleType:
+    """imsnn_train/functional/isi.py as it was at `commit` (it needs torch only)."""
+    repo = Path(__file__).resolve().parents[1]
+    text = subprocess.run(["git", "-C", str(repo), "show",
+                           f"{commit}:imsnn_train/functional/isi.py"],
+                          check=True, capture_output=True, text=True).stdout
+    module = types.ModuleType(f"isi_at_{commit}")
+    exec(compile(text, f"{commit}:imsnn_train/functional/isi.py", "exec"), module.__dict__)
+    return module
+
+
+@contextlib.contextmanager
+def kernels(module):
+    """Run the layers' forward passes with another module's isi_dense / isi_conv (the
+    backward passes belong to the Functions those create)."""
+    if module is None:
+        yield
+        return
+    saved = layers_mod.isi_dense, layers_mod.isi_conv
+    layers_mod.isi_dense, layers_mod.isi_conv = module.isi_dense, module.isi_conv
+    try:
+        yield
+    finally:
+        layers_mod.isi_dense, layers_mod.isi_conv = saved
+
+
 class Runner:
-    def __init__(self, name, layers, synapse, phi_max, batch_size, steps, lr=1e-3):
+    def __init__(self, name, layers, synapse, phi_max, batch_size, steps, lr=1e-3,
+                 device="cpu", kernel_module=None):
         self.name = name
+        self.device = torch.device(device)
+        self.kernel_module = kernel_module
         self.cfg = from_dict({
             "model": {"synapse": synapse, "layers": layers, "isi": {"phi_max": phi_max}},
             "encoding": {"num_steps": steps},
             "train": {"batch_size": batch_size, "lr": lr},
         })
-        self.net = Network(self.cfg.model)
+        self.net = Network(self.cfg.model).to(self.device)
         self.net.train()
         self.opt = make_optimizer(self.net, self.cfg)
         self.times: list[float] = []
         self.hidden_spikes: list[float] = []
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        x, y = x.to(self.device), y.to(self.device)
+        sync(self.device)
         t0 = time.perf_counter()
-        out = self.net(x)
-        loss = loss_fn(out, y, self.cfg)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        with kernels(self.kernel_module):
+            out = self.net(x)
+            loss = loss_fn(out, y, self.cfg)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+        sync(self.device)
         dt = time.perf_counter() - t0
         self.hidden_spikes.append(sum(float(s.sum()) for s in out.spikes[1:-1]) / x.shape[1])
         return dt
+
+
+def load_batches(n_batches: int, batch_size: int, steps: int):
+    """(input spikes (T, B, 784), labels) of the first MNIST training images."""
+    images, labels, ids = load_split_with_ids("mnist", "train", limit=n_batches * batch_size)
+    batches = []
+    for b in range(n_batches):
+        sl = slice(b * batch_size, (b + 1) * batch_size)
+        x = encode(images[sl], ids[sl], num_steps=steps, max_rate=0.5, seed=1)
+        batches.append((torch.from_numpy(x).float(),
+                        torch.from_numpy(labels[sl].astype(np.int64))))
+    return batches
 
 
 def main(argv=None) -> int:
@@ -104,22 +163,25 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="3 repeats, 1 warm-up")
     ap.add_argument("--only", choices=["dense", "conv"], default=None)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    ap.add_argument("--kernels-from", metavar="COMMIT",
+                    help="also time each IMSNN with the ISI kernels of this commit")
     args = ap.parse_args(argv)
     if args.quick:
         args.repeats, args.warmup = 3, 1
     torch.set_num_threads(args.threads)
     machine = machine_info(args.threads)
-    n_batches = args.repeats + args.warmup
-    images, labels, ids = load_split_with_ids("mnist", "train", limit=n_batches * args.batch_size)
-    batches = []
-    for b in range(n_batches):
-        sl = slice(b * args.batch_size, (b + 1) * args.batch_size)
-        x = encode(images[sl], ids[sl], num_steps=args.steps, max_rate=0.5, seed=1)
-        batches.append((torch.from_numpy(x).float(),
-                        torch.from_numpy(labels[sl].astype(np.int64))))
+    batches = load_batches(args.repeats + args.warmup, args.batch_size, args.steps)
     models = [m for m in MODELS if args.only is None or m[0].startswith(args.only)]
-    runners = [Runner(name, layers, syn, phi_max, args.batch_size, args.steps)
-               for name, layers, syn, phi_max in models]
+    old = kernels_of(args.kernels_from) if args.kernels_from else None
+    runners = []
+    for name, layers, syn, phi_max in models:
+        runners.append(Runner(name, layers, syn, phi_max, args.batch_size, args.steps,
+                              device=args.device))
+        if old is not None and syn == "isi":
+            runners.append(Runner(f"{name} @{args.kernels_from}", layers, syn, phi_max,
+                                  args.batch_size, args.steps, device=args.device,
+                                  kernel_module=old))
     for i, (x, y) in enumerate(batches):
         for r in runners:  # interleaved: every repeat runs every model once, in turn
             dt = r.step(x, y)
@@ -138,15 +200,21 @@ def main(argv=None) -> int:
     for kind, isi, base in PAIRS:
         if isi in rows and base in rows:
             ratios[kind] = rows[isi]["median_ms"] / rows[base]["median_ms"]
+        before = f"{isi} @{args.kernels_from}"
+        if before in rows and base in rows:
+            ratios[f"{kind} @{args.kernels_from}"] = (rows[before]["median_ms"]
+                                                     / rows[base]["median_ms"])
     result = {
         "benchmark": "train_step_time",
         "what": "forward + CE loss + backward + Adam step, real MNIST batches",
-        "batch_size": args.batch_size, "num_steps": args.steps,
+        "batch_size": args.batch_size, "num_steps": args.steps, "device": args.device,
+        "kernels_from": args.kernels_from,
         "warmup": args.warmup, "interleaved": True,
         "machine": machine,
         "models": rows,
         "imsnn_over_baseline": ratios,
         "target_dense_ratio": 2.0,
+        "target_conv_ratio": 2.0,
     }
     try:
         result["machine"]["load_average_at_end"] = os.getloadavg()
@@ -157,13 +225,13 @@ def main(argv=None) -> int:
     print(f"batch {args.batch_size}, T {args.steps}, torch {torch.__version__}, "
           f"{args.threads} thread(s), {os.cpu_count()} cpus, "
           f"load average at start {machine['load_average_at_start']}")
-    print(f"{'model':<34}{'median ms':>11}{'min ms':>9}{'max ms':>9}{'hidden spk':>12}")
+    print(f"{'model':<44}{'median ms':>11}{'min ms':>9}{'max ms':>9}{'hidden spk':>12}")
     for name, row in rows.items():
-        print(f"{name:<34}{row['median_ms']:>11.1f}{row['min_ms']:>9.1f}{row['max_ms']:>9.1f}"
+        print(f"{name:<44}{row['median_ms']:>11.1f}{row['min_ms']:>9.1f}{row['max_ms']:>9.1f}"
               f"{row['hidden_spikes_per_sample_median']:>12.1f}")
     for kind, ratio in ratios.items():
-        verdict = "" if kind != "dense" else ("  (target <= 2x: met)" if ratio <= 2.0
-                                              else "  (target <= 2x: NOT met)")
+        verdict = "" if "@" in kind else ("  (target <= 2x: met)" if ratio <= 2.0
+                                          else "  (target <= 2x: NOT met)")
         print(f"{kind}: IMSNN / baseline = {ratio:.2f}x{verdict}")
     print(f"wrote {args.out}")
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -21,6 +22,7 @@ READOUTS = ("count", "membrane")
 LR_SCHEDULES = ("constant", "cosine")
 LAYER_KINDS = ("dense", "conv")
 DATASETS = ("mnist", "fashion-mnist")
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,9 @@ class TrainConfig:
     val_size: int = 5000
     seed: int = 0
     threads: int = 0  # 0 = torch default
+    # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"; under torchrun each process
+    # uses cuda:LOCAL_RANK. Not part of a run's identity: a run may resume on another device.
+    device: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,8 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     need(0 <= t.val_size < 60000, "train.val_size", "in [0, 60000)", t.val_size)
     need(t.train_subset >= 0 and t.eval_subset >= 0, "train.train_subset/eval_subset",
          ">= 0 (0 = all)", (t.train_subset, t.eval_subset))
+    need(DEVICE_PATTERN.fullmatch(t.device) is not None, "train.device",
+         "'auto', 'cpu', 'cuda' or 'cuda:N'", t.device)
     need(1 <= cfg.quant.max_scale_log2 <= 16, "quant.max_scale_log2", "in [1, 16]",
          cfg.quant.max_scale_log2)
     return cfg
@@ -246,6 +253,11 @@ def from_dict(data: dict) -> ExperimentConfig:
 
 def to_json(cfg: ExperimentConfig) -> str:
     return json.dumps(to_dict(cfg), sort_keys=True)
+
+
+def identity_json(cfg: ExperimentConfig) -> str:
+    """`to_json` without what does not define a run (the device it runs on)."""
+    return to_json(replace(cfg, train=replace(cfg.train, device="auto")))
 
 
 def from_json(text: str) -> ExperimentConfig:

@@ -41,9 +41,10 @@ def _finish(tally: EventTally, preds: list, labels: np.ndarray) -> dict:
 def evaluate(net: Network, specs: list[fmt.LayerSpec], images: np.ndarray, labels: np.ndarray,
              sample_ids: np.ndarray, enc: EncodingConfig, *, batch_size: int = 500,
              progress: bool = True, desc: str = "eval") -> dict:
-    """Float evaluation with PyTorch (the model in its own dtype)."""
+    """Float evaluation with PyTorch (the model in its own dtype, on its own device)."""
     net.eval()
-    dtype = next(net.parameters()).dtype
+    param = next(net.parameters())
+    dtype, device = param.dtype, param.device
     tally = EventTally(specs, enc.num_steps)
     preds = []
     bar = progress_bar(total=len(labels), desc=desc, unit="sample", disable=not progress,
@@ -52,9 +53,9 @@ def evaluate(net: Network, specs: list[fmt.LayerSpec], images: np.ndarray, label
         for sl in _batches(len(labels), batch_size):
             x = encode(images[sl], sample_ids[sl], num_steps=enc.num_steps,
                        max_rate=enc.max_rate, seed=enc.seed)
-            out = net(torch.from_numpy(x).to(dtype))
+            out = net(torch.from_numpy(x).to(device=device, dtype=dtype))
             tally.add_spikes([s.cpu().numpy() for s in out.spikes])
-            preds.append(out.predictions().numpy())
+            preds.append(out.predictions().cpu().numpy())
             bar.update(sl.stop - sl.start)
     bar.close()
     return _finish(tally, preds, np.asarray(labels))

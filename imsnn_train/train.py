@@ -18,8 +18,9 @@ from imsnn_lava.data.datasets import load_split_with_ids
 from imsnn_lava.numerics.encoding import encode
 from imsnn_lava.outputs import write_json_atomic
 from imsnn_lava.runtime.progress import progress_bar
-from imsnn_train import checkpoint
-from imsnn_train.config import ExperimentConfig, to_dict, to_json
+from imsnn_train import checkpoint, distributed
+from imsnn_train import device as devices
+from imsnn_train.config import ExperimentConfig, identity_json, to_dict
 from imsnn_train.errors import ConfigError
 from imsnn_train.evaluate import evaluate, format_table
 from imsnn_train.export import layer_specs
@@ -62,14 +63,48 @@ def _strip(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "predictions"}
 
 
+def _silent(*_args, **_kwargs) -> None:
+    pass
+
+
 def train(cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
           progress: bool = True, log=print) -> dict:
     """Train, evaluate on the validation split each epoch and on the test split at the end.
 
     Writes out_dir/checkpoint.pt (each epoch) and out_dir/metrics.json. Returns the metrics.
+    Under torchrun with more than one process, trains with DistributedDataParallel
+    (imsnn_train.distributed); only rank 0 writes, logs and returns the metrics (the others
+    return {}).
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    device = devices.resolve(cfg.train.device, devices.local_rank())
+    group = distributed.init(device)
+    try:
+        return _train(cfg, Path(out_dir), resume, progress and group.main,
+                      log if group.main else _silent, device, group)
+    finally:
+        distributed.shutdown(group)
+
+
+def _resume_state(ckpt_path: Path, cfg: ExperimentConfig, group):
+    """Rank 0 reads the checkpoint; every process gets its payload (or the error)."""
+    payload = error = None
+    if group.main:
+        try:
+            payload = checkpoint.load(ckpt_path)
+            if identity_json(payload["config"]) != identity_json(cfg):
+                raise ConfigError(f"{ckpt_path}: was trained with a different config; "
+                                  "use the same config (and overrides) to resume")
+        except Exception as exc:  # noqa: BLE001 - re-raised on every process below
+            error = exc
+    payload, error = distributed.from_main((payload, error), group)
+    if error is not None:
+        raise error
+    return payload
+
+
+def _train(cfg, out_dir: Path, resume: bool, progress: bool, log, device, group) -> dict:
+    if group.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     t_cfg, enc = cfg.train, cfg.encoding
@@ -79,25 +114,26 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
     split = "val" if t_cfg.val_size > 0 else "test"
     x_val, y_val, id_val = load_split_with_ids(t_cfg.dataset, split, val_size=t_cfg.val_size,
                                                limit=t_cfg.eval_subset)
-    net = Network(cfg.model)
+    net = Network(cfg.model).to(device)
     opt = make_optimizer(net, cfg)
     history: list[dict] = []
     start_epoch = 0
     ckpt_path = out_dir / CHECKPOINT_NAME
-    if resume and ckpt_path.exists():
-        payload = checkpoint.load(ckpt_path)
-        if to_json(payload["config"]) != to_json(cfg):
-            raise ConfigError(f"{ckpt_path}: was trained with a different config; "
-                              "use the same config (and overrides) to resume")
+    if resume and distributed.from_main(ckpt_path.exists(), group):
+        payload = _resume_state(ckpt_path, cfg, group)
         net.load_state_dict(payload["model"])
         opt.load_state_dict(payload["optimizer"])
         history = payload["history"]
         start_epoch = payload["epoch"]
         log(f"resuming {cfg.name} after epoch {start_epoch}")
+    model = distributed.wrap(net, group, device)
     specs = layer_specs(net)
     for epoch in range(start_epoch, t_cfg.epochs):
         t0 = time.time()
-        stats = _train_epoch(net, opt, cfg, epoch, x_train, y_train, id_train, progress)
+        stats = _train_epoch(model, opt, cfg, epoch, x_train, y_train, id_train, progress,
+                             group, device)
+        if not group.main:
+            continue
         val = evaluate(net, specs, x_val, y_val, id_val, enc, progress=progress,
                        desc=f"epoch {epoch + 1} {split}")
         row = {"epoch": epoch + 1, **stats, split: _strip(val),
@@ -109,6 +145,9 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
             f"{split} acc {val['accuracy'] * 100:.2f}% "
             f"hidden spikes/sample {val['hidden_spikes_per_sample']:.1f} "
             f"({row['seconds']:.0f} s)")
+    if not group.main:
+        distributed.barrier(group)  # until rank 0 has written everything
+        return {}
     if not ckpt_path.exists():  # epochs = 0: still leave a loadable checkpoint
         checkpoint.save(ckpt_path, cfg, 0, net.state_dict(), opt.state_dict(), history)
     x_test, y_test, id_test = load_split_with_ids(t_cfg.dataset, "test",
@@ -119,14 +158,15 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
     metrics = {"name": cfg.name, "config": to_dict(cfg), "history": history,
                "test": _strip(test), "checkpoint": str(ckpt_path)}
     write_json_atomic(out_dir / METRICS_NAME, metrics)
+    distributed.barrier(group)
     return metrics
 
 
-def _train_epoch(net, opt, cfg, epoch, images, labels, ids, progress) -> dict:
+def _train_epoch(net, opt, cfg, epoch, images, labels, ids, progress, group, device) -> dict:
     t_cfg, enc = cfg.train, cfg.encoding
     net.train()
-    for group in opt.param_groups:
-        group["lr"] = epoch_lr(cfg, epoch)
+    for param_group in opt.param_groups:
+        param_group["lr"] = epoch_lr(cfg, epoch)
     order = np.random.default_rng([t_cfg.seed, epoch]).permutation(len(labels))
     seed = train_seed(cfg, epoch)
     n_batches = (len(order) + t_cfg.batch_size - 1) // t_cfg.batch_size
@@ -134,23 +174,28 @@ def _train_epoch(net, opt, cfg, epoch, images, labels, ids, progress) -> dict:
                        unit="batch", disable=not progress, leave=False)
     tot_loss = tot_correct = tot_spikes = seen = 0.0
     for b in bar:
-        idx = order[b * t_cfg.batch_size:(b + 1) * t_cfg.batch_size]
+        idx, weight = distributed.shard(order[b * t_cfg.batch_size:(b + 1) * t_cfg.batch_size],
+                                        group)
         x = torch.from_numpy(encode(images[idx], ids[idx], num_steps=enc.num_steps,
-                                    max_rate=enc.max_rate, seed=seed)).float()
-        y = torch.from_numpy(labels[idx].astype(np.int64))
+                                    max_rate=enc.max_rate, seed=seed)).float().to(device)
+        y = torch.from_numpy(labels[idx].astype(np.int64)).to(device)
         out = net(x)
         loss = loss_fn(out, y, cfg)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight if group.active else loss).backward()
         opt.step()
-        n = len(idx)
-        seen += n
-        tot_loss += float(loss) * n
-        tot_correct += float((out.predictions() == y).sum())
-        hidden = sum(float(s.sum()) for s in out.spikes[1:-1])
-        tot_spikes += hidden
-        bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{tot_correct / seen:.3f}",
-                        spk=f"{tot_spikes / seen:.0f}")
+        if weight > 0:
+            n = len(idx)
+            seen += n
+            tot_loss += float(loss) * n
+            tot_correct += float((out.predictions() == y).sum())
+            tot_spikes += sum(float(s.sum()) for s in out.spikes[1:-1])
+        if progress:
+            bar.set_postfix(loss=f"{tot_loss / max(seen, 1):.3f}",
+                            acc=f"{tot_correct / max(seen, 1):.3f}",
+                            spk=f"{tot_spikes / max(seen, 1):.0f}")
     bar.close()
+    tot_loss, tot_correct, tot_spikes, seen = distributed.all_sum(
+        [tot_loss, tot_correct, tot_spikes, seen], group, device)
     return {"train_loss": tot_loss / max(seen, 1), "train_accuracy": tot_correct / max(seen, 1),
             "train_hidden_spikes_per_sample": tot_spikes / max(seen, 1)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from imsnn_lava.outputs import ensure_writable_dir, ensure_writable_file, writing
@@ -29,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--fixed-point", action="store_true",
                    help="evaluate the quantized model: exactly the integers Lava computes")
     p.add_argument("--json", help="write the metrics here")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the run's "
+                                     "train.device); the fixed-point evaluation's integers "
+                                     "do not depend on it")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_evaluate)
 
@@ -51,7 +55,8 @@ def _train(args: argparse.Namespace) -> int:
     ensure_writable_dir(out, "run folder")  # before loading data or training
     with writing(out, "run folder"):
         train(cfg, out, resume=args.resume, progress=not args.no_progress)
-    print(f"run folder: {out}")
+    if int(os.environ.get("RANK", "0")) == 0:  # torchrun: the other processes say nothing
+        print(f"run folder: {out}")
     return 0
 
 
@@ -62,6 +67,7 @@ def _load_eval_data(dataset: str, split: str, n: int, val_size: int):
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from imsnn_train import device as devices
     from imsnn_train.checkpoint import load_network
     from imsnn_train.evaluate import evaluate, evaluate_fixed, format_table
     from imsnn_train.export import layer_specs, to_model_file
@@ -69,6 +75,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         ensure_writable_file(args.json, "metrics JSON")
     net, cfg, _ = load_network(args.checkpoint)
+    if args.device is not None:
+        from imsnn_train.config import DEVICE_PATTERN
+
+        if not DEVICE_PATTERN.fullmatch(args.device):
+            raise ConfigError(f"--device {args.device!r}: expected auto, cpu, cuda or cuda:N")
+    net = net.to(devices.resolve(args.device or cfg.train.device))
     dataset = args.dataset or cfg.train.dataset
     images, labels, ids = _load_eval_data(dataset, args.split, args.num_samples,
                                           cfg.train.val_size)

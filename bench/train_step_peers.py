@@ -1,0 +1,167 @@
+"""Training step time of imsnn against a peer, snnTorch, in the same run (CPU or CUDA).
+
+The same shapes as bench/train_step_time.py (784-500-10 and 16c5s2-32c3s2-10), T = 25,
+batch 100, real MNIST batches (the rate code of the configs). snnTorch's network is the same
+baseline SNN written the snnTorch way: bias-free Linear / Conv2d synapses and `snn.Leaky`
+neurons (beta = 1 - dv = 0.9, i.e. Lava's LIF with du = 1; threshold 1; reset to zero; fast
+sigmoid surrogate, slope 5), stepped through time; cross-entropy on output spike counts; Adam.
+(snnTorch zeroes a neuron on the step after it spikes, Lava on the step itself: the same cost.)
+All models are timed interleaved (each repeat runs each once, in turn); medians are reported.
+
+    python bench/train_step_peers.py [--repeats 15] [--threads 1] [--device cpu]
+
+Targets (issue): imsnn's baseline no slower than snnTorch's; dense IMSNN <= 1.25x snnTorch's
+baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_step_time import CONV, DENSE, Runner, load_batches, machine_info, sync  # noqa: E402
+
+from imsnn_lava.outputs import write_json_atomic  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "train_step_peers.json"
+BETA, THRESHOLD, SLOPE = 0.9, 1.0, 5.0  # 1 - dv, vth, surrogate slope of the configs
+TARGET_BASELINE = 1.0  # imsnn baseline / snnTorch baseline
+TARGET_DENSE_IMSNN = 1.25  # dense IMSNN / snnTorch baseline
+
+
+class SnnTorchRunner:
+    def __init__(self, name: str, kind: str, steps: int, device: str):
+        import snntorch as snn
+        from snntorch import surrogate
+
+        self.name, self.steps, self.device = name, steps, torch.device(device)
+        grad = surrogate.fast_sigmoid(slope=SLOPE)
+
+        def leaky():
+            return snn.Leaky(beta=BETA, threshold=THRESHOLD, spike_grad=grad,
+                             reset_mechanism="zero")
+
+        if kind == "dense":
+            self.synapses = nn.ModuleList([nn.Linear(784, 500, bias=False),
+                                           nn.Linear(500, 10, bias=False)])
+        else:
+            self.synapses = nn.ModuleList([nn.Conv2d(1, 16, 5, stride=2, bias=False),
+                                           nn.Conv2d(16, 32, 3, stride=2, bias=False),
+                                           nn.Linear(800, 10, bias=False)])
+        self.kind = kind
+        self.neurons = nn.ModuleList([leaky() for _ in self.synapses])
+        self.model = nn.ModuleList([self.synapses, self.neurons]).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.times: list[float] = []
+        self.hidden_spikes: list[float] = []
+
+    def forward(self, x: torch.Tensor):
+        mems = [neuron.init_leaky() for neuron in self.neurons]
+        counts, hidden = 0, []
+        for t in range(x.shape[0]):
+            s = x[t] if self.kind == "dense" else x[t].view(-1, 1, 28, 28)
+            for i, (syn, neuron) in enumerate(zip(self.synapses, self.neurons)):
+                if isinstance(syn, nn.Linear):
+                    s = s.flatten(1)
+                s, mems[i] = neuron(syn(s), mems[i])
+                if i < len(self.synapses) - 1:
+                    hidden.append(s.detach().sum())  # read after the timing
+            counts = counts + s
+        return counts, hidden
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        x, y = x.to(self.device), y.to(self.device)
+        sync(self.device)
+        t0 = time.perf_counter()
+        counts, hidden = self.forward(x)
+        loss = nn.functional.cross_entropy(counts, y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        sync(self.device)
+        dt = time.perf_counter() - t0
+        self.hidden_spikes.append(float(sum(hidden)) / x.shape[1])
+        return dt
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    import snntorch
+
+    machine = machine_info(args.threads)
+    batches = load_batches(args.repeats + args.warmup, args.batch_size, args.steps)
+    runners = [
+        Runner("imsnn dense baseline", DENSE, "plain", 16, args.batch_size, args.steps,
+               device=args.device),
+        Runner("imsnn dense IMSNN", DENSE, "isi", 16, args.batch_size, args.steps,
+               device=args.device),
+        SnnTorchRunner("snntorch dense baseline", "dense", args.steps, args.device),
+        Runner("imsnn conv baseline", CONV, "plain", 8, args.batch_size, args.steps,
+               device=args.device),
+        Runner("imsnn conv IMSNN", CONV, "isi", 8, args.batch_size, args.steps,
+               device=args.device),
+        SnnTorchRunner("snntorch conv baseline", "conv", args.steps, args.device),
+    ]
+    for i, (x, y) in enumerate(batches):
+        for r in runners:
+            dt = r.step(x, y)
+            if i >= args.warmup:
+                r.times.append(dt)
+    med = {r.name: 1e3 * statistics.median(r.times) for r in runners}
+    rows = {r.name: {"median_ms": med[r.name], "min_ms": 1e3 * min(r.times),
+                     "max_ms": 1e3 * max(r.times), "repeats": len(r.times),
+                     "hidden_spikes_per_sample_median":
+                         statistics.median(r.hidden_spikes[args.warmup:])} for r in runners}
+    ratios = {}
+    for kind in ("dense", "conv"):
+        peer = med[f"snntorch {kind} baseline"]
+        ratios[f"{kind}: imsnn baseline / snntorch baseline"] = med[f"imsnn {kind} baseline"] / peer
+        ratios[f"{kind}: imsnn IMSNN / snntorch baseline"] = med[f"imsnn {kind} IMSNN"] / peer
+    met = {
+        "imsnn baseline no slower than snntorch (dense)":
+            ratios["dense: imsnn baseline / snntorch baseline"] <= TARGET_BASELINE,
+        "imsnn baseline no slower than snntorch (conv)":
+            ratios["conv: imsnn baseline / snntorch baseline"] <= TARGET_BASELINE,
+        "dense IMSNN <= 1.25x snntorch baseline":
+            ratios["dense: imsnn IMSNN / snntorch baseline"] <= TARGET_DENSE_IMSNN,
+    }
+    machine["load_average_at_end"] = os.getloadavg()
+    result = {"benchmark": "train_step_peers", "snntorch": snntorch.__version__,
+              "what": "forward + CE loss on output counts + backward + Adam step",
+              "batch_size": args.batch_size, "num_steps": args.steps, "device": args.device,
+              "warmup": args.warmup, "interleaved": True, "machine": machine, "models": rows,
+              "ratios": ratios, "targets_met": met}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(args.out, result)
+    print(f"T {args.steps}, batch {args.batch_size}, {args.device}, {args.threads} thread(s), "
+          f"load {machine['load_average_at_start']} -> {machine['load_average_at_end']}")
+    for name, row in rows.items():
+        print(f"{name:<28}{row['median_ms']:>9.1f} ms  hidden spk "
+              f"{row['hidden_spikes_per_sample_median']:.0f}")
+    for name, value in ratios.items():
+        print(f"{name}: {value:.2f}x")
+    for name, ok in met.items():
+        print(f"{name}: {'met' if ok else 'NOT met'}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

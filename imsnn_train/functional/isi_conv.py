@@ -1,0 +1,234 @@
+"""The ISI-modulated convolution (method.md section 2: one (w, mu, sigma) per kernel weight,
+phi of the presynaptic pixel), with a hand-written backward.
+
+A convolution is a dense layer applied at every output position p to its receptive field
+(patch), so the math is `isi_dense`'s on (N * P, Q) patch rows, Q = C * kh * kw. The kernel
+never builds the patch matrix: it starts from the input spike events and lists the patch
+entries each one lands in (`_patches_of`), so the forward pass, dL/dw and dL/dphi cost follow
+the spike events:
+
+- a[n, p]  = sum over events (n, i) in patch p of E[k_i][q(p, i)]         (index_add)
+- dL/dw    = sum_k (events of bin k)^T dL/da * G[k]
+- dL/dphi  = per event sum over its patches of dL/da . E'[k][q], E' = E * -(k - mu) / sigma^2
+- dL/ds    = the transposed convolution of dL/da with E at each row's dominant bin, plus a
+             sparse correction for the inputs whose bin differs (see functional/lut.py).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from imsnn_train.functional.lut import (
+    bin_dtype,
+    bin_groups,
+    dense_tables,
+    dominant_bins,
+    modulated,
+    off_dominant,
+    pair_dots,
+    put_rows,
+    take_rows,
+)
+
+
+def patch_index(in_shape, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """For every output position p and kernel entry q = (c, i, j) (the order of a conv weight),
+    the flat index it reads in the zero-padded input (C, H + 2 padding, W + 2 padding):
+    shape (P, Q)."""
+    c, h, w = in_shape
+    hp, wp = h + 2 * padding, w + 2 * padding
+    flat = torch.arange(c * hp * wp).view(c, hp, wp)
+    h_out = (hp - kernel) // stride + 1
+    w_out = (wp - kernel) // stride + 1
+    sc, sh, sw = flat.stride()
+    return flat.as_strided((h_out, w_out, c, kernel, kernel),
+                           (stride * sh, stride * sw, sc, sh, sw)).reshape(h_out * w_out, -1)
+
+
+def _patches_of(index: torch.Tensor, n_pixels: int) -> torch.Tensor:
+    """The inverse of `patch_index`: for every padded input pixel, the flat entries p * Q + q
+    of the patches that read it, padded with -1: shape (n_pixels, most patches per pixel)."""
+    flat = index.reshape(-1)
+    order = torch.argsort(flat, stable=True)
+    counts = torch.bincount(flat, minlength=n_pixels)
+    starts = torch.cumsum(counts, 0) - counts
+    pixel = flat[order]
+    slot = torch.arange(flat.numel(), device=flat.device) - starts[pixel]
+    inv = torch.full((n_pixels, max(int(counts.max()), 1)), -1, dtype=torch.long,
+                     device=flat.device)
+    inv[pixel, slot] = order
+    return inv
+
+
+def _expand(inv: torch.Tensor, pixels: torch.Tensor):
+    """(which of `pixels`, patch entry p * Q + q) for every patch entry the pixels land in."""
+    cand = inv.index_select(0, pixels)
+    which, slot = torch.nonzero(cand >= 0, as_tuple=True)
+    return which, cand[which, slot]
+
+
+def _unpadded(c: int, h: int, w: int, padding: int, device) -> torch.Tensor:
+    """Flat padded index of every unpadded pixel (c, y, x)."""
+    hp, wp = h + 2 * padding, w + 2 * padding
+    flat = torch.arange(c * hp * wp, device=device).view(c, hp, wp)
+    return flat[:, padding:padding + h, padding:padding + w].reshape(-1)
+
+
+ONE_HOT_DENSITY = 0.004
+"""Above this fraction of input spike events among all (sample, input, bin) triples, the
+forward pass and dL/dw run as one dense convolution of the bins' one-hot spikes (N, K * C, H,
+W) with E (C_out, K * C, kh, kw), which the convolution library does faster than the scatter of
+the events' patch entries (on one CPU core the break-even was near 0.5%; the first layer of the
+MNIST conv net is at 0.8%, its hidden layer at 0.15%)."""
+
+
+def _one_hot(s, k_in, kmax: int) -> torch.Tensor:
+    """(N, K * C, H, W): s in the channel block of its bin."""
+    n, c, h, w = s.shape
+    x = torch.zeros((n, kmax, c * h * w), dtype=s.dtype, device=s.device)
+    x.scatter_(1, k_in.long().unsqueeze(1), s.reshape(n, 1, -1))
+    return x.view(n, kmax * c, h, w)
+
+
+def _kernels(e_t: torch.Tensor, w_shape) -> torch.Tensor:
+    """E as conv weights (K, C_out, C, kh, kw) (a view of e_t)."""
+    c_out, c, kh, kw = w_shape
+    return e_t.view(-1, c, kh, kw, c_out).permute(0, 4, 1, 2, 3)
+
+
+class _ISIConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, s, phi, weight, g_t, r_t, index, stride: int, padding: int):
+        """s (0/1 spikes), phi (N, C, H, W); index (P, Q) from `patch_index`; g_t, r_t
+        (K, Q, C_out)."""
+        n, c, h, w = s.shape
+        c_out, kmax = weight.shape[0], g_t.shape[0]
+        p, q = index.shape
+        e_t = modulated(g_t, weight.reshape(c_out, q))
+        s, phi = s.detach(), phi.detach()
+        k_in = (phi - 1).reshape(n, -1).to(bin_dtype(kmax))
+        n_events = int(torch.count_nonzero(s))
+        ctx.geometry = (s.shape, weight.shape, stride, padding)
+        ctx.one_hot = n_events > ONE_HOT_DENSITY * s.numel() * kmax
+        if ctx.one_hot:
+            x = _one_hot(s, k_in, kmax)
+            kernels = _kernels(e_t, weight.shape).transpose(0, 1).reshape(
+                c_out, kmax * c, *weight.shape[2:])
+            a = F.conv2d(x, kernels, stride=stride, padding=padding).reshape(n, c_out, p)
+            ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, x)
+            return a
+        a, events = _event_forward(s, k_in, e_t, index, padding)
+        ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, *events)
+        return a.view(n, p, c_out).transpose(1, 2).reshape(n, c_out, p)
+
+    @staticmethod
+    def backward(ctx, ga):
+        s, k_in, g_t, r_t, e_t, index, *saved = ctx.saved_tensors
+        (n, c, h, w), w_shape, stride, pd = ctx.geometry
+        c_out = w_shape[0]
+        kmax, q = g_t.shape[0], g_t.shape[1]
+        p = index.shape[0]
+        need_s, need_phi, need_w = ctx.needs_input_grad[:3]
+        ga_rows = ga.reshape(n, c_out, p).transpose(1, 2).reshape(n * p, c_out)
+        grad_s = grad_phi = grad_w = None
+        if ctx.one_hot and need_w:
+            (x,) = saved
+            ge = torch.nn.grad.conv2d_weight(x, (c_out, kmax * c, *w_shape[2:]),
+                                             ga.reshape(n, c_out, *_out_hw(h, w, w_shape, stride,
+                                                                           pd)),
+                                             stride=stride, padding=pd)
+            ge = ge.reshape(c_out, kmax, q).permute(1, 2, 0)
+            grad_w = (ge * g_t).sum(0).t().reshape(w_shape)
+        if need_phi or (need_w and not ctx.one_hot):
+            if ctx.one_hot:
+                _, saved = _event_forward(s, k_in, e_t, index, pd, entries_only=True)
+            rows, idx, ev_of, ev_flat = saved
+            ga_ev = ga_rows.index_select(0, rows)
+            if need_w and not ctx.one_hot:
+                ge = torch.zeros((kmax * q, c_out), dtype=ga.dtype, device=ga.device)
+                ge.index_add_(0, idx, ga_ev)
+                grad_w = (ge.view(kmax, q, c_out) * g_t).sum(0).t().reshape(w_shape)
+            if need_phi:
+                d_t = (e_t.view(kmax, q, c_out) * r_t).view(kmax * q, c_out)
+                per_entry = (d_t.index_select(0, idx) * ga_ev).sum(1)
+                hp, wp = h + 2 * pd, w + 2 * pd
+                flat = torch.zeros(n * c * hp * wp, dtype=ga.dtype, device=ga.device)
+                flat.index_add_(0, ev_flat.index_select(0, ev_of), per_entry)
+                grad_phi = flat.view(n, c, hp, wp)[:, :, pd:pd + h, pd:pd + w]
+        if need_s:
+            grad_s = _grad_spikes(ga, ga_rows, e_t, k_in, index, (n, c, h, w), w_shape,
+                                  stride, pd)
+        return grad_s, grad_phi, grad_w, None, None, None, None, None
+
+
+def _out_hw(h: int, w: int, w_shape, stride: int, pd: int):
+    return (h + 2 * pd - w_shape[2]) // stride + 1, (w + 2 * pd - w_shape[3]) // stride + 1
+
+
+def _event_forward(s, k_in, e_t, index, padding: int, entries_only: bool = False):
+    """The patch entries of the input spike events: rows n * P + p, table rows k * Q + q, the
+    event of each entry and the events' flat padded positions; and, unless entries_only, a
+    (N * P, C_out) summed from them."""
+    n, c, h, w = s.shape
+    p, q = index.shape
+    n_pix = c * (h + 2 * padding) * (w + 2 * padding)
+    ev_n, ev_in = torch.nonzero(s.reshape(n, -1), as_tuple=True)
+    ev_pix = _unpadded(c, h, w, padding, s.device).index_select(0, ev_in)
+    ev_of, entry = _expand(_patches_of(index, n_pix), ev_pix)
+    rows = ev_n[ev_of] * p + torch.div(entry, q, rounding_mode="floor")
+    idx = k_in[ev_n, ev_in].long()[ev_of] * q + entry % q
+    events = (rows, idx, ev_of, ev_n * n_pix + ev_pix)
+    if entries_only:
+        return None, events
+    a = torch.zeros((n * p, e_t.shape[1]), dtype=e_t.dtype, device=e_t.device)
+    return a.index_add_(0, rows, e_t.index_select(0, idx)), events
+
+
+def _grad_spikes(ga, ga_rows, e_t, k_in, index, in_shape, w_shape, stride, pd):
+    """dL/ds (N, C, H, W): a transposed convolution per dominant bin, then the correction of
+    the inputs in another bin, summed over the patches each lands in."""
+    n, c, h, w = in_shape
+    c_out = w_shape[0]
+    p, q = index.shape
+    h_out, w_out = _out_hw(h, w, w_shape, stride, pd)
+    extra = (h + 2 * pd - w_shape[2] - (h_out - 1) * stride,
+             w + 2 * pd - w_shape[3] - (w_out - 1) * stride)
+    ga4 = ga.reshape(n, c_out, h_out, w_out)
+    kernels = _kernels(e_t, w_shape)
+    kd = dominant_bins(k_in)
+    grad_s = torch.empty(in_shape, dtype=ga.dtype, device=ga.device)
+    for v, rows in bin_groups(kd):
+        put_rows(grad_s, rows, F.conv_transpose2d(take_rows(ga4, rows), kernels[v].contiguous(),
+                                                  stride=stride, padding=pd,
+                                                  output_padding=extra))
+    r, col, k = off_dominant(k_in, kd)
+    if r.numel():
+        inv = _patches_of(index, c * (h + 2 * pd) * (w + 2 * pd))
+        which, entry = _expand(inv, _unpadded(c, h, w, pd, ga.device).index_select(0, col))
+        qq = entry % q
+        vals = pair_dots(ga_rows, r[which] * p + torch.div(entry, q, rounding_mode="floor"),
+                         e_t, k[which] * q + qq, kd[r[which]] * q + qq)
+        grad_s.view(-1).index_add_(0, (r * (c * h * w) + col)[which], vals)
+    return grad_s
+
+
+def isi_conv(s, phi, weight, mu, sigma, phi_max: int, stride: int, padding: int, tables=None,
+             index=None):
+    """Synaptic input of an ISI conv layer: s (0/1 spikes), phi (N, C, H, W) -> (N, C_out, H',
+    W').
+
+    tables: `dense_tables` of mu, sigma reshaped to (C_out, C * kh * kw); index:
+    `patch_index` (both cached by the layer).
+    """
+    c_out, _, kh, kw = weight.shape
+    if kh != kw:
+        raise ValueError(f"isi_conv: square kernels only, got {kh} x {kw}")
+    h_out = (s.shape[2] + 2 * padding - kh) // stride + 1
+    w_out = (s.shape[3] + 2 * padding - kw) // stride + 1
+    if tables is None:
+        tables = dense_tables(mu.reshape(c_out, -1), sigma.reshape(c_out, -1), phi_max)
+    if index is None:
+        index = patch_index(s.shape[1:], kh, stride, padding).to(s.device)
+    a = _ISIConv.apply(s, phi, weight, tables[0], tables[1], index, stride, padding)
+    return a.view(s.shape[0], c_out, h_out, w_out)

@@ -1,0 +1,102 @@
+"""Lookup-table pieces the ISI dense and conv kernels share (method.md section 2).
+
+phi is an integer in [1, phi_max] and mu, sigma are fixed, so the modulation is a table over
+ISI bins k = phi - 1: G[k] = exp(-(k + 1 - mu)^2 / (2 sigma^2)), and a layer's effective weights
+are E[k] = w * G[k]. The kernels never build a per-sample weight tensor.
+
+dL/ds needs E at the bin of every input (spiking or not), which is the expensive part. Most
+inputs of a row (one sample at one step) share one bin: a silent input's counter runs up to
+phi_max, and in the first steps of a sample every silent input has the same count. So dL/ds is
+computed as one dense product per row with the row's largest bin (`dominant_bins`), plus a
+sparse correction dL/da . (E[k] - E[k_dominant]) for the inputs whose bin differs
+(`pair_dots`). That is exact, and costs about 1/K of the product over all K bins.
+"""
+
+from __future__ import annotations
+
+import torch
+
+PAIR_BLOCK = 1 << 14  # (row, input) pairs per block of `pair_dots`: its temporaries stay in cache
+
+
+def gaussian(phi: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    return torch.exp(-((phi - mu) ** 2) / (2.0 * sigma**2))
+
+
+def _bins(phi_max: int, like: torch.Tensor, ndim: int) -> torch.Tensor:
+    return torch.arange(1, phi_max + 1, dtype=like.dtype, device=like.device).view(
+        (-1,) + (1,) * ndim
+    )
+
+
+def modulation_tables(mu: torch.Tensor, sigma: torch.Tensor, phi_max: int):
+    """G[k] = exp(-(k - mu)^2 / (2 sigma^2)) and R[k] = dlogG/dphi = -(k - mu) / sigma^2 at
+    k = 1..phi_max, shape (K, *mu.shape). They depend only on the fixed mu and sigma, so layers
+    compute them once."""
+    bins = _bins(phi_max, mu, mu.ndim)
+    return gaussian(bins, mu[None], sigma[None]), -(bins - mu[None]) / sigma[None] ** 2
+
+
+def dense_tables(mu: torch.Tensor, sigma: torch.Tensor, phi_max: int):
+    """(G^T, R^T), each (K, n_in, n_out) contiguous, for `isi_dense` and `isi_conv`."""
+    g, r = modulation_tables(mu, sigma, phi_max)
+    return g.transpose(1, 2).contiguous(), r.transpose(1, 2).contiguous()
+
+
+def modulated(g_t: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """e_t = (G^T * w^T) flattened to (K * n_in, n_out)."""
+    kmax, n_in, n_out = g_t.shape
+    return (g_t * weight.t()[None]).reshape(kmax * n_in, n_out)
+
+
+def bin_dtype(phi_max: int) -> torch.dtype:
+    """The narrowest type for ISI bins 0..phi_max - 1: gathers move less memory."""
+    return torch.uint8 if phi_max <= 256 else torch.int32
+
+
+def dominant_bins(k: torch.Tensor) -> torch.Tensor:
+    """The bin of each row's dense dL/ds product: its largest (where silent inputs are), int64.
+    k: (N, n) bins."""
+    if k.shape[1] == 0:
+        return torch.zeros(k.shape[0], dtype=torch.long, device=k.device)
+    return k.amax(dim=1).long()
+
+
+def bin_groups(kd: torch.Tensor):
+    """(bin, rows) for each distinct dominant bin; rows is a slice where they are consecutive
+    (rows are step-major, and the dominant bin mostly follows the step), else an index."""
+    groups = []
+    for v in torch.unique(kd).tolist():
+        rows = torch.nonzero(kd == v).squeeze(1)
+        first, last = int(rows[0]), int(rows[-1])
+        groups.append((int(v), slice(first, last + 1) if last - first + 1 == rows.numel()
+                       else rows))
+    return groups
+
+
+def take_rows(x: torch.Tensor, rows) -> torch.Tensor:
+    return x[rows] if isinstance(rows, slice) else x.index_select(0, rows)
+
+
+def put_rows(out: torch.Tensor, rows, value: torch.Tensor) -> None:
+    if isinstance(rows, slice):
+        out[rows] = value
+    else:
+        out.index_copy_(0, rows, value)
+
+
+def off_dominant(k: torch.Tensor, kd: torch.Tensor):
+    """(rows, cols, bins) of the inputs whose bin is not their row's dominant one."""
+    rows, cols = torch.nonzero(k != kd[:, None].to(k.dtype), as_tuple=True)
+    return rows, cols, k[rows, cols].long()
+
+
+def pair_dots(ga: torch.Tensor, ga_rows: torch.Tensor, e_t: torch.Tensor, idx: torch.Tensor,
+              idx_ref: torch.Tensor) -> torch.Tensor:
+    """ga[ga_rows[m]] . (e_t[idx[m]] - e_t[idx_ref[m]]) for every m, in blocks."""
+    out = torch.empty(idx.shape[0], dtype=ga.dtype, device=ga.device)
+    for i in range(0, idx.shape[0], PAIR_BLOCK):
+        sl = slice(i, i + PAIR_BLOCK)
+        diff = e_t.index_select(0, idx[sl]) - e_t.index_select(0, idx_ref[sl])
+        out[sl] = (diff * ga.index_select(0, ga_rows[sl])).sum(1)
+    return out
