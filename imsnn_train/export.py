@@ -7,10 +7,10 @@ import json
 import numpy as np
 import torch
 
-from imsnn_lava import fixed_point as fp
 from imsnn_lava import format as fmt
 from imsnn_lava import reference
 from imsnn_lava.encoding import encode
+from imsnn_lava.quantize import quantize_layer, quantize_specs  # noqa: F401 (re-export)
 from imsnn_train.config import ExperimentConfig, to_json
 from imsnn_train.network import Network
 
@@ -37,34 +37,12 @@ def layer_specs(net: Network) -> list[fmt.LayerSpec]:
     return specs
 
 
-def quantize_layer(spec: fmt.LayerSpec, max_scale_log2: int,
-                   netx_compatible: bool = True) -> fmt.FixedLayer:
-    """The Loihi fixed-point form of one layer; FixedPointError names the layer if impossible."""
-    table = reference.weight_table(spec)
-    flat = table.reshape(table.shape[0], table.shape[1], -1)
-    scale = fp.choose_scale(flat, spec.vth, max_scale_log2, spec.name,
-                            exponent_zero=netx_compatible and spec.synapse == "plain")
-    return fmt.FixedLayer(
-        scale=scale,
-        table=fp.quantize_table(table, scale, spec.name),
-        du=fp.decay_to_int(spec.du, fp.DU_OFFSET, f"layer {spec.name} du"),
-        dv=fp.decay_to_int(spec.dv, fp.DV_OFFSET, f"layer {spec.name} dv"),
-        vth=fp.threshold_to_int(spec.vth, scale, spec.name),
-    )
-
-
 def to_model_file(net: Network, cfg: ExperimentConfig, *, fixed: bool,
                   metrics: dict | None = None) -> fmt.ModelFile:
     """The deployable model, without reference vectors (see `attach_reference`)."""
     specs = layer_specs(net)
     if fixed:
-        for spec in specs:
-            spec.fixed = quantize_layer(spec, cfg.quant.max_scale_log2,
-                                        cfg.quant.netx_compatible)
-            # the deployed model's real values are what the integers represent
-            spec.du = fp.int_to_decay(spec.fixed.du, fp.DU_OFFSET)
-            spec.dv = fp.int_to_decay(spec.fixed.dv, fp.DV_OFFSET)
-            spec.vth = spec.fixed.vth / spec.fixed.scale
+        quantize_specs(specs, cfg.quant.max_scale_log2, cfg.quant.netx_compatible)
     enc = cfg.encoding
     return fmt.ModelFile(
         precision="fixed" if fixed else "float",
