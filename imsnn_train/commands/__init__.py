@@ -10,4 +10,5 @@ COMMAND_MODULES = (
     "imsnn_train.commands.train",
     "imsnn_train.commands.lava",
     "imsnn_train.commands.report",
+    "imsnn_lava.commands.nir_import",
 )
