@@ -48,14 +48,9 @@ from pathlib import Path
 import numpy as np
 
 from imsnn_lava import format as fmt
+from imsnn_lava.interop.nir_chain import chain
 from imsnn_lava.interop.nir_export import to_nir
-from imsnn_lava.interop.nir_file import (
-    MAX_ELEMENTS,
-    SUPPORTED_TYPES,
-    NIRFileError,
-    load_nir,
-    save_nir,
-)
+from imsnn_lava.interop.nir_file import MAX_ELEMENTS, NIRFileError, load_nir, save_nir
 from imsnn_lava.quantize import quantize_specs
 
 __all__ = ["NIRFileError", "from_nir", "load_nir", "make_layer", "save_nir", "to_nir"]
@@ -145,65 +140,6 @@ class _Node:
             raise self.fail(f"shape {list(shape)} exceeds the limit of {MAX_ELEMENTS} values",
                             field)
         return shape
-
-
-def _chain(graph, where: str) -> list[str]:
-    """Node names from the Input to the Output; refuses anything but one simple chain."""
-    nodes, edges = graph.nodes, [tuple(e) for e in graph.edges]
-    if not isinstance(nodes, dict) or not nodes:
-        raise NIRFileError(f"{where}: the graph has no nodes")
-    for name, node in nodes.items():
-        kind = type(node).__name__
-        if kind not in SUPPORTED_TYPES:
-            why = ("a nested graph (how NIR writers store recurrent layers)" if kind == "NIRGraph"
-                   else "this node type")
-            raise NIRFileError(f"{where}: node '{name}' ({kind}): {why} is not supported "
-                               f"(supported: {', '.join(SUPPORTED_TYPES)})")
-    succ: dict[str, list[str]] = {n: [] for n in nodes}
-    pred: dict[str, list[str]] = {n: [] for n in nodes}
-    for a, b in edges:
-        for end in (a, b):
-            if end not in nodes:
-                raise NIRFileError(f"{where}: edge ('{a}', '{b}'): no node '{end}'")
-        succ[a].append(b)
-        pred[b].append(a)
-    # Kahn's algorithm: whatever is left is on a cycle
-    indeg = {n: len(pred[n]) for n in nodes}
-    ready = [n for n in nodes if indeg[n] == 0]
-    while ready:
-        for b in succ[ready.pop()]:
-            indeg[b] -= 1
-            if indeg[b] == 0:
-                ready.append(b)
-    cyclic = [n for n in nodes if indeg[n] > 0]
-    if cyclic:
-        a, b = next((a, b) for a, b in edges if a in cyclic and b in cyclic)
-        raise NIRFileError(f"{where}: node '{b}': the edge ('{a}', '{b}') closes a cycle "
-                           "(a recurrent connection); only feed-forward graphs are supported")
-    for kind in ("Input", "Output"):
-        found = [n for n, node in nodes.items() if type(node).__name__ == kind]
-        if len(found) != 1:
-            raise NIRFileError(f"{where}: the graph has {len(found)} {kind} nodes "
-                               f"({', '.join(found) or 'none'}); exactly one is supported")
-    for n in nodes:
-        if len(pred[n]) > 1:
-            raise NIRFileError(f"{where}: node '{n}' has {len(pred[n])} inputs "
-                               f"({', '.join(pred[n])}); only chains are supported")
-        if len(succ[n]) > 1:
-            raise NIRFileError(f"{where}: node '{n}' feeds {len(succ[n])} nodes "
-                               f"({', '.join(succ[n])}); only chains are supported")
-    start = next(n for n, node in nodes.items() if type(node).__name__ == "Input")
-    order = [start]
-    while succ[order[-1]]:
-        order.append(succ[order[-1]][0])
-    if type(nodes[order[-1]]).__name__ != "Output":
-        raise NIRFileError(f"{where}: node '{order[-1]}': the chain from the input ends here, "
-                           "not at the Output node")
-    stray = [n for n in nodes if n not in order]
-    if stray:
-        raise NIRFileError(f"{where}: node '{stray[0]}' is not on the path from the Input to "
-                           "the Output")
-    return order
 
 
 def _synapse(nd: _Node, shape: tuple[int, ...]):
@@ -329,7 +265,7 @@ def from_nir(graph_or_path, *, dt: float | None = None, num_steps: int | None = 
         max_rate=_setting(where, "max_rate", max_rate, meta, 0.0, 1.0, False,
                           "--max-rate (max_rate=...)"),
         seed=_setting(where, "seed", seed, {"seed": 0, **meta}, 0, 2**63 - 1, True, "--seed"))
-    order = _chain(graph, where)
+    order = chain(graph, where)
     first = _Node(where, order[0], graph.nodes[order[0]])
     shape = first.shape(first.node.input_type.get("input"), "shape")
     if len(shape) not in (1, 3):

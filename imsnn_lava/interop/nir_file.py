@@ -37,6 +37,7 @@ MAX_OBJECTS = 100_000  # groups and datasets in the file
 MAX_DEPTH = 8  # /node/nodes/<name>/metadata/<key> is depth 5
 SUPPORTED_TYPES = ("Input", "Output", "Flatten", "Affine", "Linear", "Conv2d",
                    "LIF", "CubaLIF", "IF")
+TEXT_FIELDS = ("type", "padding")  # the node fields that may hold text (Conv2d: 'same', 'valid')
 
 
 class NIRFileError(ImsnnError):
@@ -163,6 +164,12 @@ def _check_graph(path: str, f) -> list[str]:
         if kind not in SUPPORTED_TYPES:
             raise _fail(path, f"node/nodes/{name}", f"node type '{kind}' is not supported "
                         f"(supported: {', '.join(SUPPORTED_TYPES)})")
+        for key, obj in nodes[name].items():
+            if key in TEXT_FIELDS or not isinstance(obj, h5py.Dataset):
+                continue  # metadata is a group; nir refuses other groups by name
+            if obj.dtype.kind not in "biuf":
+                raise _fail(path, f"node/nodes/{name}/{key}",
+                            f"expected numbers, found {obj.dtype} data")
     return names
 
 
