@@ -135,6 +135,21 @@ def test_missing_encoding_names_the_option(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_fixed_point_refusal_names_file_and_layer(tmp_path, capsys):
+    bad = tmp_path / "big-threshold.nir"
+    shutil.copy(GOOD, bad)
+    with h5py.File(bad, "a") as f:
+        _scaled("node/nodes/3/v_threshold", lambda a: a * 2.0**31)(f)
+    out = tmp_path / "model.h5"
+    assert main(["import", str(bad), "-o", str(out), *ENCODING]) == 0  # float: fine
+    capsys.readouterr()
+    out.unlink()
+    assert main(["import", str(bad), "-o", str(out), "--fixed-point", *ENCODING]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"imsnn import: error: {bad}: layer 2: ")
+    assert not out.exists()
+
+
 def _checkpoint(tmp_path: Path, config: str) -> tuple[Path, object, object]:
     from imsnn_train import checkpoint
     from imsnn_train import config as C
@@ -173,3 +188,55 @@ def test_export_format_nir_refuses_isi_layers(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "an ISI-modulated layer (isi_dense) has no NIR form" in err[0]
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# fuzzing: bench/fuzz.py's NIR cases (its `--target nir --cases N` run is the long version)
+
+NIR_FUZZ_EXAMPLES = 100
+
+
+def _fuzz_module():
+    import importlib.util
+    import sys
+
+    name = "imsnn_bench_fuzz"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "bench" / "fuzz.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def fuzz_seeds(tmp_path_factory):
+    return _fuzz_module().write_seeds(tmp_path_factory.mktemp("seeds"))
+
+
+@pytest.mark.timeout(180)
+def test_fuzzed_nir_files_raise_only_imsnn_errors(fuzz_seeds, tmp_path_factory):
+    from hypothesis import HealthCheck, given, note, settings
+    from hypothesis import strategies as st
+
+    fuzz, work = _fuzz_module(), tmp_path_factory.mktemp("work")
+
+    @settings(max_examples=NIR_FUZZ_EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def run(data):
+        def draw(lo: int, hi: int) -> int:
+            if hi - lo < 64:
+                return data.draw(st.sampled_from(range(lo, hi + 1)))
+            return data.draw(st.integers(lo, hi))
+
+        path = work / "fuzzed.nir"
+        try:
+            what = fuzz.make_model_case(fuzz.nir_case(draw), fuzz_seeds, path)
+        except Exception:  # noqa: BLE001 - the mutation itself failed: not a finding
+            return
+        note(what)
+        # 'ok' graphs were imported and simulated; 'rejected' ones named the file
+        assert fuzz.check_nir_file(path)[0] in ("ok", "rejected")
+
+    run()

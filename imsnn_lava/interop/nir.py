@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from imsnn_lava import format as fmt
+from imsnn_lava.errors import FixedPointError
 from imsnn_lava.interop.nir_chain import chain
 from imsnn_lava.interop.nir_export import to_nir
 from imsnn_lava.interop.nir_file import MAX_ELEMENTS, NIRFileError, load_nir, save_nir
@@ -304,7 +305,10 @@ def from_nir(graph_or_path, *, dt: float | None = None, num_steps: int | None = 
     if len(layers) > fmt.MAX_LAYERS:
         raise NIRFileError(f"{where}: {len(layers)} layers exceed the limit of {fmt.MAX_LAYERS}")
     if fixed_point:
-        quantize_specs(layers)
+        try:
+            quantize_specs(layers)
+        except FixedPointError as exc:
+            raise FixedPointError(f"{where}: {exc}") from None
     source = {"format": "nir", "file": Path(where).name if where != "NIR graph" else None,
               "dt": dt, "producer": str(meta.get("producer", "unknown"))}
     model = fmt.ModelFile(precision="fixed" if fixed_point else "float",
