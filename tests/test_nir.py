@@ -91,6 +91,17 @@ def _parameter_deviation(model: fmt.ModelFile) -> float:
     return dev
 
 
+def test_interop_needs_neither_torch_nor_the_training_side(tmp_path):
+    code = ("import sys; from imsnn_lava.interop.nir import from_nir, save_nir, to_nir; "
+            f"m = from_nir({str(SNNTORCH_NIR)!r}, dt=1e-4, num_steps=5, max_rate=0.5, "
+            f"fixed_point=True); save_nir(to_nir(m), {str(tmp_path / 'x.nir')!r}); "
+            "print(sorted(k for k in sys.modules if k.split('.')[0] in "
+            "('torch', 'imsnn_train', 'lava', 'snntorch')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_snntorch_fixture_is_snntorch_export_of_its_weights():
     """The committed file is what snnTorch's exporter writes for the network the generator
     builds (so the comparison below simulates the same network)."""
