@@ -1,5 +1,6 @@
-"""Fuzz the two readers of untrusted files: model files (imsnn_lava.ir.read) and IDX
-dataset files (imsnn_lava.data.idx.read_idx / datasets.load_pair).
+"""Fuzz the readers of untrusted files: model files (imsnn_lava.ir.read), IDX dataset
+files (imsnn_lava.data.idx.read_idx / datasets.load_pair) and NIR graphs
+(imsnn_lava.interop.nir.from_nir, the `--target nir` cases).
 
 Every case takes a small valid seed file and mutates it, then reads it back:
 
@@ -11,10 +12,12 @@ Every case takes a small valid seed file and mutates it, then reads it back:
   (magic, dtype and ndim bytes, dimensions).
 
 The only outcomes allowed are a clean read or the documented error (ModelFileError, whose
-message names the file; DataError for IDX, naming the file), raised without a chained
-traceback. A model file that reads must be internally consistent: the numpy reference
-(`reference.simulate`) runs one sample through it (float, and fixed point for fixed files).
-Anything else is an escape.
+message names the file; DataError for IDX, naming the file; for NIR any ImsnnError, naming
+the file), raised without a chained traceback. A model file that reads must be internally
+consistent: the numpy reference (`reference.simulate`) runs one sample through it (float, and
+fixed point for fixed files). NIR cases mutate a small NIR file written by `to_nir` (conv,
+dense and CubaLIF nodes) with the model-file mutations; an accepted one is imported in float
+and fixed point and simulated the same way. Anything else is an escape.
 
 A case is a list of integers drawn by `model_case` / `idx_case` from a `draw(lo, hi)`
 callable: the test suite draws them with hypothesis (tests/test_robustness_model_files.py),
@@ -22,7 +25,7 @@ this script with a seeded random.Random per case, so `--case I` replays case I e
 Cases run in a worker subprocess; a case that crashes the interpreter or hangs is recorded
 (and the worker restarted) instead of ending the run.
 
-    python bench/fuzz.py --cases 5000 [--seed 0] [--case I] [--timeout 30]
+    python bench/fuzz.py --cases 5000 [--seed 0] [--case I] [--timeout 30] [--target all]
 
 Writes bench/results/fuzz.json: cases run per target and outcome, escapes with their case
 number, mutation and error, and the time taken.
@@ -99,12 +102,27 @@ def seed_models() -> dict:
     return models
 
 
+def seed_nir():
+    """A small plain model for the NIR seed: conv -> dense -> dense with a current filter
+    (CubaLIF), so Conv2d, Flatten, Linear, LIF and CubaLIF nodes are all in the file."""
+    from imsnn_lava import ir as fmt
+
+    h = _helpers()
+    rng = np.random.default_rng(13)
+    l1 = h.conv(rng, "c1", (1, 6, 6), 2, 3, 1, False, gain=3.0)
+    l2 = h.dense(rng, "d2", l1.out_shape, 6, False, gain=4.0)
+    l3 = h.dense(rng, "d3", (6, 1, 1), 3, False, gain=3.0)
+    l3 = l3.replace(du=0.5)
+    return fmt.ModelFile(precision="float", input_shape=(1, 6, 6),
+                         encoding=fmt.EncodingSpec(6, 0.5, 7), layers=[l1, l2, l3])
+
+
 IDX_SEEDS = ("images", "labels", "images.gz", "labels.gz")
 
 
 def write_seeds(folder: str | Path) -> dict[str, Path]:
-    """Write the seed files into `folder`: model-float.h5, model-fixed.h5 and the four IDX
-    files (3 images of 28x28 and their labels, plain and gzip)."""
+    """Write the seed files into `folder`: model-float.h5, model-fixed.h5, model.nir and the
+    four IDX files (3 images of 28x28 and their labels, plain and gzip)."""
     from imsnn_lava import ir as fmt
     from imsnn_lava.data.idx import write_idx
 
@@ -114,6 +132,10 @@ def write_seeds(folder: str | Path) -> dict[str, Path]:
     for name, model in seed_models().items():
         out[f"model-{name}"] = folder / f"model-{name}.h5"
         fmt.write(model, out[f"model-{name}"])
+    from imsnn_lava.interop.nir import save_nir, to_nir
+
+    out["model-nir"] = folder / "model.nir"
+    save_nir(to_nir(seed_nir()), out["model-nir"])
     rng = np.random.default_rng(3)
     arrays = {"images": rng.integers(0, 256, (3, 28, 28), dtype=np.uint8),
               "labels": np.array([7, 0, 9], dtype=np.uint8)}
@@ -457,6 +479,45 @@ def check_model_file(path: Path) -> tuple[str, str]:
     return "ok", ""
 
 
+def nir_case(draw: Draw) -> dict:
+    """A NIR fuzz case: the model-file mutations, applied to the NIR seed."""
+    return {**model_case(draw), "seed": "nir"}
+
+
+def check_nir_file(path: Path) -> tuple[str, str]:
+    """('ok', '') or ('rejected', message); raises Escape for anything else."""
+    from imsnn_lava.errors import ImsnnError
+    from imsnn_lava.interop.nir import from_nir
+    from imsnn_lava.numerics import reference
+
+    models = []
+    for fixed in (False, True):
+        try:
+            models.append(from_nir(path, fixed_point=fixed))
+        except ImsnnError as exc:
+            if str(path) not in str(exc):
+                raise Escape(f"{type(exc).__name__} does not name the file: {exc}") from None
+            if _chained(exc):
+                raise Escape(f"{type(exc).__name__} carries a chained traceback: {exc!r} <- "
+                             f"{exc.__cause__ or exc.__context__!r}") from None
+            if not models:
+                return "rejected", str(exc)
+        except Exception as exc:  # noqa: BLE001 - that is what we look for
+            raise Escape(f"from_nir raised {type(exc).__name__}: {exc}\n"
+                         f"{traceback.format_exc(limit=-4)}") from None
+    try:
+        for model in models:
+            n_in = int(np.prod(model.input_shape))
+            spikes = np.random.default_rng(0).random((min(model.num_steps, 32), 1, n_in)) < 0.3
+            with np.errstate(all="ignore"):
+                res = reference.simulate(model, spikes, fixed=model.precision == "fixed")
+            assert res.output_counts().shape == (1, model.layers[-1].n_out)
+    except Exception as exc:  # noqa: BLE001
+        raise Escape(f"from_nir accepted an inconsistent graph: simulate raised "
+                     f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-4)}") from None
+    return "ok", ""
+
+
 # ---------------------------------------------------------------------------------------------
 # IDX
 
@@ -555,6 +616,11 @@ def run_case(target: str, i: int, seed: int, seeds: dict[str, Path], work: Path)
                 path = work / f"case{i}.h5"
                 what = make_model_case(case, seeds, path)
                 outcome, message = check_model_file(path)
+            elif target == "nir":
+                case = nir_case(draw)
+                path = work / f"case{i}.nir"
+                what = make_model_case(case, seeds, path)
+                outcome, message = check_nir_file(path)
             else:
                 case = idx_case(draw)
                 path, what = make_idx_case(case, seeds, work)
@@ -641,7 +707,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=2000, help="cases per target")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--target", choices=("model", "idx", "both"), default="both")
+    parser.add_argument("--target", choices=("model", "idx", "nir", "both", "all"),
+                        default="both", help="both: model and idx; all: model, idx and nir")
     parser.add_argument("--case", type=int, help="run one case in-process and print it")
     parser.add_argument("--timeout", type=float, default=30.0,
                         help="seconds one case may take before it counts as a hang")
@@ -651,7 +718,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         _worker(args.seed, [tuple(c) for c in json.loads(sys.stdin.read())])
         return 0
-    targets = ("model", "idx") if args.target == "both" else (args.target,)
+    targets = {"both": ("model", "idx"), "all": ("model", "idx", "nir")}.get(
+        args.target, (args.target,))
     if args.case is not None:
         with tempfile.TemporaryDirectory(prefix="imsnn-fuzz-") as tmp:
             seeds = write_seeds(Path(tmp) / "seeds")
@@ -671,7 +739,8 @@ def main(argv: list[str] | None = None) -> int:
         summary[target] = {
             "cases": len(rows), "ok": outcomes["ok"], "rejected": outcomes["rejected"],
             "escaped": outcomes["escaped"], "mutation_not_made": outcomes["not-made"],
-            "documented_error": "ModelFileError" if target == "model" else "DataError",
+            "documented_error": {"model": "ModelFileError", "idx": "DataError",
+                                 "nir": "ImsnnError"}[target],
             "fields_named": len({r.get("field") for r in rows} - {None}),
             "slowest_case_s": max((r["seconds"] for r in rows), default=0.0),
             "mean_case_ms": round(1000 * sum(r["seconds"] for r in rows) / max(len(rows), 1),

@@ -6,6 +6,7 @@ Each module defines `register(subparsers)`, which adds its parser and sets
 
 COMMAND_MODULES = (
     "imsnn_lava.commands.data",
+    "imsnn_lava.commands.nir_import",
     "imsnn_lava.commands.verify",
     "imsnn_lava.commands.simulate",
     "imsnn_lava.commands.merge",

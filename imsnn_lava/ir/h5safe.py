@@ -99,7 +99,7 @@ class H5Reader:
         allowed = {"i": [h5t.INTEGER], "f": [h5t.INTEGER, h5t.FLOAT],
                    "b": [h5t.INTEGER, (h5t.ENUM, h5t.INTEGER)], "s": [h5t.STRING]}[kind]
         if cls not in allowed:
-            found = _H5_CLASS_NAMES.get(cls[0] if isinstance(cls, tuple) else cls, str(cls))
+            found = H5_CLASS_NAMES.get(cls[0] if isinstance(cls, tuple) else cls, str(cls))
             raise self.fail(name, f"expected {_KIND_NAMES[kind]}, found HDF5 {found} data")
 
     def has(self, name: str) -> bool:
@@ -202,7 +202,7 @@ class H5Reader:
 
 
 _KIND_NAMES = {"i": "integers", "f": "numbers", "b": "booleans", "s": "text"}
-_H5_CLASS_NAMES = {0: "integer", 1: "float", 2: "time", 3: "string", 4: "bitfield",
+H5_CLASS_NAMES = {0: "integer", 1: "float", 2: "time", 3: "string", 4: "bitfield",
                    5: "opaque", 6: "compound", 7: "reference", 8: "enum",
                    9: "variable-length sequence", 10: "array"}
 

@@ -7,11 +7,13 @@ from imsnn_lava.ir import fixed_point as fp
 from imsnn_lava.ir.nodes import FixedLayer, LayerSpec, ModelFile
 from imsnn_lava.numerics import isi
 
+# the defaults of imsnn_train.config.QuantConfig (tests/test_nir.py checks they agree)
 DEFAULT_MAX_SCALE_LOG2 = 12
+DEFAULT_NETX_COMPATIBLE = True
 
 
 def quantize_layer(spec: LayerSpec, max_scale_log2: int = DEFAULT_MAX_SCALE_LOG2,
-                   netx_compatible: bool = True) -> FixedLayer:
+                   netx_compatible: bool = DEFAULT_NETX_COMPATIBLE) -> FixedLayer:
     """The Loihi fixed-point form of one layer; FixedPointError names the layer if impossible.
 
     netx_compatible: plain layers keep every weight within one 8-bit mantissa (exponent 0), as
@@ -30,7 +32,7 @@ def quantize_layer(spec: LayerSpec, max_scale_log2: int = DEFAULT_MAX_SCALE_LOG2
 
 
 def quantize_model(model: ModelFile, max_scale_log2: int = DEFAULT_MAX_SCALE_LOG2,
-                   netx_compatible: bool = True) -> ModelFile:
+                   netx_compatible: bool = DEFAULT_NETX_COMPATIBLE) -> ModelFile:
     """The fixed-point model: every layer with its integers, and the real values (du, dv,
     vth) set to what the integers represent."""
     layers = []

@@ -36,9 +36,12 @@ def register(sub) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("export", help="checkpoint -> versioned model file (HDF5)")
+    p = sub.add_parser("export", help="checkpoint -> versioned model file (HDF5) or NIR graph")
     p.add_argument("checkpoint")
-    p.add_argument("-o", "--output", required=True, help="MODEL.h5")
+    p.add_argument("-o", "--output", required=True, help="MODEL.h5 (or MODEL.nir)")
+    p.add_argument("--format", choices=("h5", "nir"), default="h5",
+                   help="h5: imsnn model file; nir: NIR graph of a plain (non-ISI) network "
+                        "(docs/nir.md)")
     p.add_argument("--fixed-point", action="store_true",
                    help="Loihi fixed point (8-bit weight mantissas, 24-bit state)")
     p.add_argument("--reference-samples", type=int, default=8,
@@ -116,6 +119,15 @@ def _export(args: argparse.Namespace) -> int:
     net, cfg, payload = load_network(args.checkpoint)
     metrics = {"history": payload["history"]}
     model = to_model_file(net, cfg, fixed=args.fixed_point, metrics=metrics)
+    if args.format == "nir":
+        from imsnn_lava.interop.nir import save_nir, to_nir
+
+        graph = to_nir(model)  # refuses ISI layers before anything is written
+        with writing(args.output, "NIR file"):
+            save_nir(graph, args.output)
+        print(f"wrote {args.output} (NIR, {len(model.layers)} layers, dt "
+              f"{graph.metadata['dt']:g})")
+        return 0
     if args.reference_samples:
         images, labels, ids = _load_eval_data(cfg.train.dataset, "test", args.reference_samples,
                                               cfg.train.val_size)
