@@ -39,7 +39,6 @@ import gzip
 import importlib.util
 import io
 import json
-import os
 import platform
 import random
 import re
@@ -56,6 +55,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from imsnn_lava.outputs import write_json_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "fuzz.json"
@@ -756,10 +757,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python bench/fuzz.py " + " ".join(argv if argv is not None
                                                       else sys.argv[1:]),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, args.out)
+    write_json_atomic(args.out, report)
     print(json.dumps({k: v for k, v in report.items() if k != "escapes"}, indent=2))
     for r in escapes[:10]:
         print(f"ESCAPE {r['target']} case {r['case']}: {r['mutation']}\n  {r['error']}",

@@ -22,8 +22,6 @@ parameters that the inference rejects); `imsnn_lava.interop.nir.from_nir` checks
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +29,7 @@ import numpy as np
 from imsnn_lava import ir as fmt
 from imsnn_lava.errors import ImsnnError
 from imsnn_lava.ir.h5safe import H5_CLASS_NAMES, check_global_heaps
+from imsnn_lava.outputs import atomic_path
 
 MAX_ELEMENTS = fmt.MAX_ELEMENTS  # values in one dataset
 MAX_TOTAL_ELEMENTS = fmt.MAX_ELEMENTS  # values in the whole file
@@ -226,16 +225,8 @@ def load_nir(path: str | Path):
 
 
 def save_nir(graph, path: str | Path) -> None:
-    """nir.write, atomically: a temp file in the target folder, then os.replace."""
+    """nir.write, atomically (imsnn_lava.outputs.atomic_path)."""
     import nir
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        nir.write(tmp, graph)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        nir.write(str(tmp), graph)
