@@ -325,3 +325,25 @@ def test_rebuilding_a_report_drops_rasters_of_runs_no_longer_in_it(tmp_path):
     html = (out / "index.html").read_text()
     assert second <= first and all(name in html for name in second)
     assert all(name in html for name in (p.name for p in out.glob("*.png")))
+
+
+def test_run_result_is_typed_and_versioned(tmp_path):
+    """load_result gives a read-only RunResult (a Mapping with typed accessors); version 1 files
+    (no format/version fields) still load; a newer version is refused with an upgrade line."""
+    from imsnn_lava.analysis.runresult import RESULT_VERSION, RunResult
+
+    run = load_result(IMSNN)
+    assert isinstance(run, RunResult) and run.version in (1, RESULT_VERSION)
+    assert run.accuracy == run["accuracy"] and run.layers == run["layers"]
+    with pytest.raises(TypeError):
+        run["accuracy"] = 0.5  # noqa: B018 - immutable
+    data = json.loads(IMSNN.read_text())
+    data.update(format="imsnn-result", version=RESULT_VERSION + 1)
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps(data))
+    with pytest.raises(ImsnnError, match="newer than this imsnn"):
+        load_result(newer)
+    data.update(format="something-else", version=1)
+    newer.write_text(json.dumps(data))
+    with pytest.raises(ImsnnError, match="field 'format'"):
+        load_result(newer)

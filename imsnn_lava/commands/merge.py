@@ -18,7 +18,8 @@ def register(sub) -> None:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from imsnn_lava.analysis.result import all_agree, dumps, merge, read_json_object, table
+    from imsnn_lava.analysis.result import all_agree, merge, table
+    from imsnn_lava.analysis.runresult import dumps, read_json_object
     from imsnn_lava.outputs import ensure_writable_file, write_json_atomic
 
     payloads = [read_json_object(path, "an `imsnn simulate --json` result")

@@ -39,7 +39,8 @@ def register(sub) -> None:
 
 def _simulate(args: argparse.Namespace) -> int:
     from imsnn_lava import ir, pipeline
-    from imsnn_lava.analysis.result import all_agree, dumps
+    from imsnn_lava.analysis.result import all_agree
+    from imsnn_lava.analysis.runresult import dumps
     from imsnn_lava.errors import ImsnnError
     from imsnn_lava.outputs import ensure_writable_file, write_json_atomic
     from imsnn_lava.runtime.shards import parse_shard

@@ -98,13 +98,15 @@ def _evaluate(args: argparse.Namespace) -> int:
              f"({'fixed point' if args.fixed_point else 'float'})")
     print(format_table(metrics, title=title))
     if args.json:
+        from imsnn_lava.analysis.runresult import RESULT_FORMAT, RESULT_VERSION
         from imsnn_lava.outputs import write_json_atomic
 
         with writing(args.json, "metrics JSON"):
-            write_json_atomic(Path(args.json), {"checkpoint": args.checkpoint, "dataset": dataset,
+            write_json_atomic(Path(args.json), {"format": RESULT_FORMAT, "version": RESULT_VERSION,
+                                                "checkpoint": args.checkpoint, "dataset": dataset,
                                                 "split": args.split,
                                                 "fixed_point": args.fixed_point,
-                                                **metrics})
+                                                "backend": "torch", **metrics})
     return 0
 
 

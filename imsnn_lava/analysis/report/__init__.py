@@ -39,7 +39,7 @@ from imsnn_lava.analysis.report.plots import (
 )
 from imsnn_lava.analysis.report.runs import _cost, _make_runs, _summary_row
 from imsnn_lava.analysis.report.tables import markdown, text_table
-from imsnn_lava.analysis.result import load_result
+from imsnn_lava.analysis.runresult import load_result
 from imsnn_lava.errors import ImsnnError
 from imsnn_lava.outputs import ensure_writable_dir, write_bytes_atomic
 
