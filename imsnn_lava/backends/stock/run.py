@@ -75,16 +75,28 @@ def run_stock(model: ModelFile, *, spikes: np.ndarray | None = None,
     (Lava is stopped in every case).
     """
     from imsnn_lava import format as fmt
+
+    fmt.check(model)
+    n = len(spikes) if spikes is not None else len(images) if images is not None else 1
+    graph = lower(model, replicas=max(1, min(int(replicas), n)), prefer=prefer)
+    return run_graph(graph, model, spikes=spikes, images=images, sample_ids=sample_ids,
+                     record=record, timeout_s=timeout_s, progress=progress,
+                     probe_units=probe_units, count=count, chunk_steps=chunk_steps)
+
+
+def run_graph(graph: StockGraph, model: ModelFile, *, spikes=None, images=None,
+              sample_ids=None, record: bool = False, timeout_s: float | None = None,
+              progress=None, probe_units: bool = False, count: bool = True,
+              chunk_steps: int = DEFAULT_CHUNK_STEPS) -> StockResult:
+    """run_stock on an already lowered graph (e.g. a deliberately altered one in tests)."""
     from imsnn_lava import network, runner
     from imsnn_lava.backends.stock import build as stock_build
 
     t_start = time.perf_counter()
-    fmt.check(model)
     spikes, images, sample_ids, x = host_spikes(model, spikes=spikes, images=images,
                                                 sample_ids=sample_ids)
     n = x.shape[1]
-    replicas = max(1, min(int(replicas), n))
-    graph = lower(model, replicas=replicas, prefer=prefer)
+    replicas = graph.replicas
     net = stock_build.build(graph, model, num_samples=n, spikes=spikes, images=images,
                             sample_ids=sample_ids, probe_layers=True,
                             probe_input=record or probe_units, probe_units=probe_units)
