@@ -35,7 +35,8 @@ class StockResult(LavaResult):
     stock_events: counts.StockEvents | None = None
     measured: counts.StockEvents | None = None
     layer_streams: dict | None = None
-    processes: int = 0  # deployed Lava processes
+    processes: int = 0  # deployed Lava processes (stock lava.proc classes)
+    lava_processes: int = 0  # all Lava processes: deployed + source + probes
     neurons: int = 0
     synapses: int = 0
 
@@ -140,7 +141,8 @@ def _result(model, graph, net, streams, x, n, run_s, t_start, *, record, probe_u
         input_counts=layers[0].sum(axis=(0, 2)).astype(np.int64),
         predictions=reference.predict(out), num_steps=model.num_steps,
         replicas=graph.replicas, fixed=True, steps=net.total_steps, wall_s=0.0, run_s=run_s,
-        graph=graph, processes=len(net.deployed), neurons=graph.num_neurons,
+        graph=graph, processes=len(net.deployed), lava_processes=len(net.processes),
+        neurons=graph.num_neurons,
         synapses=graph.num_synapses)
     if graph.layer_names[0] in streams:  # the recorded input must be what was sent
         rec_in = graphsim.window(graph, graph.population(graph.layer_names[0]),
