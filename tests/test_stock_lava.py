@@ -156,3 +156,20 @@ def test_run_stock_refuses_a_float_file_before_starting_lava():
                      spikes=np.zeros((1, 6, 12), bool))
     with pytest.raises(ValueError, match="spikes"):
         SR.run_stock(model, spikes=np.zeros((1, 5, 12), bool))
+
+
+@pytest.mark.timeout(120)
+def test_a_hung_or_failed_run_is_stopped():
+    """A chunk that exceeds its timeout raises SimulationError, and no Lava process of the
+    run is left alive afterwards (the runtime is shut down in `finally`)."""
+    import multiprocessing
+
+    from imsnn_lava.errors import SimulationError
+
+    model = TL.net(0, 5, 20, conv=False)
+    x = TL.inputs(np.random.default_rng(0), 200, 20, 12, 5)
+    before = {p.pid for p in multiprocessing.active_children()}
+    with pytest.raises(SimulationError, match="within"):
+        SR.run_stock(model, spikes=x, timeout_s=0.05, chunk_steps=4000)
+    left = [p for p in multiprocessing.active_children() if p.pid not in before]
+    assert left == []

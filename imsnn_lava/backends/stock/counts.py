@@ -241,15 +241,17 @@ def count_streams(graph: StockGraph, streams: dict[str, sp.spmatrix], num_sample
                                    periods)
         steps = np.bincount(_period_of(np.arange(total), pop.offset, t, periods),
                             minlength=periods)
+        neuron = pop.model != "SpikeSource"  # the host input has no neurons to update
         if pop.per_replica:
             ev.spikes[pop.name] = per
-            ev.neuron_updates[pop.name] = np.repeat(steps, graph.replicas)[:n] \
-                * pop.per_replica
+            if neuron:
+                ev.neuron_updates[pop.name] = np.repeat(steps, graph.replicas)[:n] \
+                    * pop.per_replica
         if pop.shared:
             ev.shared_spikes[pop.name] = shared
             ev.shared_neuron_updates[pop.name] = steps * pop.shared
         ev.totals["spikes"][pop.name] = tot
-        if pop.model != "SpikeSource":
+        if neuron:
             ev.totals["neuron_updates"][pop.name] = total * pop.size
             a = a_in.get(pop.name, sp.csr_matrix((total, pop.size), dtype=np.int64)).tocoo()
             nz = a.data != 0

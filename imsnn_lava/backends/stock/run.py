@@ -37,6 +37,7 @@ class StockResult(LavaResult):
     layer_streams: dict | None = None
     processes: int = 0  # deployed Lava processes (stock lava.proc classes)
     lava_processes: int = 0  # all Lava processes: deployed + source + probes
+    count_s: float = 0.0  # time spent in the numpy event counts after the run (in wall_s)
     neurons: int = 0
     synapses: int = 0
 
@@ -149,12 +150,15 @@ def _result(model, graph, net, streams, x, n, run_s, t_start, *, record, probe_u
                                  streams[graph.layer_names[0]], n, 0)
         if not np.array_equal(rec_in, layers[0]):
             raise RuntimeError("the stock source did not replay the host's input spikes")
+    result.raster = [s[:, 0] for s in layers]  # sample 0, as runner.run(raster=True)
     if record:
         result.spikes = layers
         result.layer_streams = streams
+    t0 = time.perf_counter()
     if count:
         result.events = counting.count_events(model, layers, fixed=True)
         result.stock_events = counts.count_model(graph, model, layers)
+    result.count_s = time.perf_counter() - t0
     if probe_units:
         result.measured = counts.count_streams(graph, streams, n)
     result.wall_s = time.perf_counter() - t_start
