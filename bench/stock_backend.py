@@ -181,6 +181,8 @@ def main(argv=None) -> int:
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--fused-replicas", type=int, default=0, help="0: runner.auto_replicas")
     ap.add_argument("--stock-replicas", type=int, default=1)
+    ap.add_argument("--stock-prefer", default="auto", choices=("auto", "Dense", "Sparse"),
+                    help="connection kinds of the stock network (lower's `prefer`)")
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
     args = ap.parse_args(argv)
 
@@ -204,7 +206,8 @@ def main(argv=None) -> int:
         fused, fused_spikes, fused_procs = run_fused(model, flat, ids, fused_r, args.timeout)
     with TreeMonitor() as mon_s:
         stock = run_stock(model, images=flat, sample_ids=ids, replicas=args.stock_replicas,
-                          record=True, count=False, timeout_s=args.timeout)
+                          record=True, count=False, timeout_s=args.timeout,
+                          prefer=args.stock_prefer)
     with TreeMonitor() as mon_c:  # the numpy counts after the run, measured on their own
         t0 = time.perf_counter()
         stock.events = counting.count_events(model, stock.spikes, fixed=True)
@@ -228,7 +231,7 @@ def main(argv=None) -> int:
     # sizes of one replica (R = 1): neurons of the deployed populations, stored synapses
     # (fused: one per connection (i, j), each holding K table entries; stock: matrix entries
     # of Dense, non-zeros of Sparse)
-    one = lower(model, replicas=1)
+    one = lower(model, replicas=1, prefer=args.stock_prefer)
     fused_neurons = sum(layer.n_out for layer in model.layers)
     fused_synapses = int(sum(reference.fan_out(layer).sum() for layer in model.layers))
     payload = {
@@ -250,7 +253,7 @@ def main(argv=None) -> int:
         "fused": _backend_json(fused, mon_f, n, fused_procs, fused_neurons, fused_synapses),
         "stock": {**_backend_json(stock, mon_s, n, stock.lava_processes, one.num_neurons,
                                   one.num_synapses),
-                  "deployed_processes": stock.processes,
+                  "deployed_processes": stock.processes, "prefer": args.stock_prefer,
                   "count_model": {"seconds": count_s, **mon_c.json()},
                   "latency_steps": list(g.latency), "lead_in_steps": g.lead_in,
                   "guard_steps": g.guard,

@@ -33,6 +33,8 @@ import scipy.sparse as sp
 
 from imsnn_lava.backends.stock.lower import Connection, Population, StockGraph, column_fanout
 
+ACTIVE_CHUNK_STEPS = 2000  # steps per block when summing delivered inputs (bounds memory)
+
 
 @dataclass
 class StockEvents:
@@ -183,12 +185,29 @@ def _bucket(graph, pop: Population, steps, neurons, weights, n: int, periods: in
     return per[:n].astype(np.int64), shared.astype(np.int64), int(weights.sum())
 
 
-def _inputs(conn: Connection, stream: sp.csr_matrix) -> sp.csr_matrix:
-    """(G, dst.size) input this connection delivers at each step index (one step late)."""
-    w = sp.csr_matrix(conn.weights, dtype=np.int64)
-    a = sp.csr_matrix(stream, dtype=np.int64) @ w.T
-    a = sp.csr_matrix(a) * (1 << conn.weight_exp)
-    return sp.vstack([sp.csr_matrix((1, a.shape[1]), dtype=np.int64), a[:-1]], format="csr")
+def _active(graph: StockGraph, pop: Population, conns: list[Connection],
+            streams: dict[str, sp.csr_matrix], n: int, periods: int):
+    """Active updates of `pop`: (step, neuron) pairs whose summed delivered input (one step
+    after the spikes) is non-zero; computed over ACTIVE_CHUNK_STEPS steps at a time."""
+    total = streams[pop.name].shape[0]
+    per = np.zeros(n, np.int64)
+    shared = np.zeros(periods, np.int64)
+    tot = 0
+    mats = [(c, sp.csr_matrix(c.weights.T, dtype=np.int64)) for c in conns]
+    for g0 in range(1, total, ACTIVE_CHUNK_STEPS):  # nothing is delivered at step index 0
+        g1 = min(total, g0 + ACTIVE_CHUNK_STEPS)
+        a = sp.csr_matrix((g1 - g0, pop.size), dtype=np.int64)
+        for c, wt in mats:
+            spikes = sp.csr_matrix(streams[c.src][g0 - 1:g1 - 1], dtype=np.int64)
+            a = a + (spikes @ wt) * (1 << c.weight_exp)
+        a = a.tocoo()
+        nz = a.data != 0
+        p_, s_, t_ = _bucket(graph, pop, a.row[nz] + g0, a.col[nz],
+                             np.ones(int(nz.sum()), np.int64), n, periods)
+        per += p_
+        shared += s_
+        tot += t_
+    return per, shared, tot
 
 
 def count_streams(graph: StockGraph, streams: dict[str, sp.spmatrix], num_samples: int
@@ -202,7 +221,6 @@ def count_streams(graph: StockGraph, streams: dict[str, sp.spmatrix], num_sample
     pops = {p.name: p for p in graph.populations}
     streams = {k: sp.csr_matrix(v, dtype=bool) for k, v in streams.items()}
     total = next(iter(streams.values())).shape[0]
-    a_in: dict[str, sp.csr_matrix] = {}
     for conn in graph.connections:
         dst = pops[conn.dst]
         s = streams[conn.src].tocoo()
@@ -233,8 +251,6 @@ def count_streams(graph: StockGraph, streams: dict[str, sp.spmatrix], num_sample
         if dst.shared:
             ev.shared_synops[conn.name] = shared
         ev.totals["synops"][conn.name] = int(fan[s.col].sum())
-        inp = _inputs(conn, streams[conn.src])
-        a_in[conn.dst] = inp if conn.dst not in a_in else a_in[conn.dst] + inp
     for pop in graph.populations:
         s = streams[pop.name].tocoo()
         per, shared, tot = _bucket(graph, pop, s.row, s.col, np.ones(s.nnz, np.int64), n,
@@ -253,10 +269,9 @@ def count_streams(graph: StockGraph, streams: dict[str, sp.spmatrix], num_sample
         ev.totals["spikes"][pop.name] = tot
         if neuron:
             ev.totals["neuron_updates"][pop.name] = total * pop.size
-            a = a_in.get(pop.name, sp.csr_matrix((total, pop.size), dtype=np.int64)).tocoo()
-            nz = a.data != 0
-            per, shared, tot = _bucket(graph, pop, a.row[nz], a.col[nz],
-                                       np.ones(int(nz.sum()), np.int64), n, periods)
+            per, shared, tot = _active(graph, pop, [c for c in graph.connections
+                                                    if c.dst == pop.name], streams, n,
+                                       periods)
             if pop.per_replica:
                 ev.active_updates[pop.name] = per
             if pop.shared:
