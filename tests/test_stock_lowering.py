@@ -202,8 +202,12 @@ def test_count_model_by_hand():
     assert ev.neuron_updates[d].tolist() == [5 * 3]
 
 
-def test_bad_inputs_are_clear_errors():
+def test_bad_inputs_are_clear_errors(monkeypatch):
     model = net(0, 3, 6, conv=False)
+    with monkeypatch.context() as m:  # a Dense matrix too large to allocate: refused
+        m.setattr(L, "DENSE_MAX_ENTRIES", 100)
+        with pytest.raises(ValueError, match="connection l1_d1_.*Dense .* more than 100"):
+            L.lower(model, prefer="Dense")
     float_model = dataclasses.replace(model, precision="float")
     with pytest.raises(ModelFileError, match="fixed-point"):
         L.lower(float_model)

@@ -236,11 +236,14 @@ def _replicate(block: sp.spmatrix, replicas: int, shared_rows=None, shared_cols=
     return m
 
 
-def _kind(weights: sp.csr_matrix, prefer: str) -> str:
-    if prefer in KINDS:
-        return prefer
+def _kind(weights: sp.csr_matrix, prefer: str, name: str) -> str:
     rows, cols = weights.shape
     entries = rows * cols
+    if prefer == "Dense" and entries > DENSE_MAX_ENTRIES:
+        raise ValueError(f"connection {name}: a Dense {rows} x {cols} matrix has more than "
+                         f"{DENSE_MAX_ENTRIES} entries; use prefer='auto' or 'Sparse'")
+    if prefer in KINDS:
+        return prefer
     dense = entries and weights.nnz / entries >= DENSE_MIN_DENSITY and entries <= DENSE_MAX_ENTRIES
     return "Dense" if dense else "Sparse"
 
@@ -321,7 +324,7 @@ def _unit(layer: LayerSpec, index: int, pre: Population, replicas: int, t: int, 
         w.eliminate_zeros()
         w.sort_indices()
         out.append(Connection(name=f"{tag}_{name}", src=src.name, dst=dst_name, weights=w,
-                              weight_exp=0, kind=_kind(w, prefer), role="wiring",
+                              weight_exp=0, kind=_kind(w, prefer, name), role="wiring",
                               layer=index))
     return z, groups, out
 
@@ -362,7 +365,8 @@ def lower(model: ModelFile, *, replicas: int = 1, prefer: str = "auto") -> Stock
         for e, bins, d in groups:
             w = _replicate(sp.hstack([mats[k - 1] for k in bins]), replicas)
             conns.append(Connection(name=f"{d.name}->{post.name}", src=d.name, dst=post.name,
-                                    weights=w, weight_exp=int(e), kind=_kind(w, prefer),
+                                    weights=w, weight_exp=int(e),
+                                    kind=_kind(w, prefer, f"{d.name}->{post.name}"),
                                     role="bins", layer=index))
         pops.append(post)
         offsets.append(off)
