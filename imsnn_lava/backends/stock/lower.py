@@ -324,7 +324,7 @@ def _unit(layer: LayerSpec, index: int, pre: Population, replicas: int, t: int, 
         w.eliminate_zeros()
         w.sort_indices()
         out.append(Connection(name=f"{tag}_{name}", src=src.name, dst=dst_name, weights=w,
-                              weight_exp=0, kind=_kind(w, prefer, name), role="wiring",
+                              weight_exp=0, kind=_kind(w, prefer, f"{tag}_{name}"), role="wiring",
                               layer=index))
     return z, groups, out
 
