@@ -213,6 +213,10 @@ def main(argv=None) -> int:
         stock.events = counting.count_events(model, stock.spikes, fixed=True)
         stock.stock_events = counts.count_model(stock.graph, model, stock.spikes)
         count_s = time.perf_counter() - t0
+        # the same spikes through an all-Sparse lowering: synaptic events without the zero
+        # entries a Dense matrix holds (what hardware that stores only non-zeros would do)
+        sparse_ev = counts.count_model(lower(model, replicas=stock.replicas, prefer="Sparse"),
+                                       model, stock.spikes)
     load_after = os.getloadavg()
     t0 = time.perf_counter()
     layers, compared, mismatches = [], 0, 0
@@ -268,7 +272,8 @@ def main(argv=None) -> int:
                       "active_updates": _means(ev.active_updates),
                       "shared_spikes_per_period": _means(ev.shared_spikes),
                       "shared_synops_per_period": _means(ev.shared_synops)},
-                  "events_total": {k: int(sum(v.values())) for k, v in ev.totals.items()}},
+                  "events_total": {k: int(sum(v.values())) for k, v in ev.totals.items()},
+                  "synops_per_sample_all_sparse": _means(sparse_ev.synops)},
         "fused_events_per_sample": {
             "input_spikes": float(fused.events.input_spikes.mean()),
             "spikes": fused.events.spikes.mean(axis=0).tolist(),
