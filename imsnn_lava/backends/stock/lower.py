@@ -2,9 +2,10 @@
 
 The construction (one "ISI unit" per layer, delay-free; K = phi_max, plain layers K = 1)
 ----------------------------------------------------------------------------------------
-For the presynaptic population P (n neurons per replica) of layer l, three stock LIF
-populations with full decay (du = dv = 4095, vth = 3, bias 0: u = 64 a_in, v = u, a neuron
-fires iff its summed input this step is >= 4, and nothing carries over to the next step):
+For the presynaptic population P (n neurons per replica) of layer l, a Z population and
+one D population per distinct table exponent, all stock LIF with full decay (du = dv = 4095,
+vth = 3, bias 0: u = 64 a_in, v = u, a neuron fires iff its summed input this step is >= 4,
+and nothing carries over to the next step):
 
 - Z, the ISI state ("chain"): Z(i, c), c = 1..K-1, fires at the presynaptic layer's local
   step t iff the ISI counter c_i[t] == c (one-hot; silent when saturated, c_i[t] >= K):
@@ -32,6 +33,14 @@ Timing: every layer adds one step of latency (the detectors' hop): layer l's sam
 start `offsets[l] = l` steps after the input's. No lead-in and no guard steps; a run of P
 sample periods takes P * T + offsets[-1] steps. phi_max is not limited by Lava's delay cap
 (63): the construction uses no delays.
+
+Costs per layer: processes 4 + 4E (Z, E detector populations, P -> Z, Z -> Z, E x (P -> D,
+Z -> D, bins), the LIFReset; E = distinct exponents; 3 + 4E for K = 1, without P -> Z);
+neurons R n (2K - 1) + T + R n_out. Synaptic events: 2K - 1 per presynaptic spike (K - 1
+into Z, K into D), at most 3 per chain step (next Z, D(i, c), D(i, K)), 1 per ring step,
+and R n (2K - 1) per sample for V; plus the bins' fan-out per detector spike. Every
+presynaptic neuron's chain also runs from c0 at each sample start (up to K - c0 spikes,
+silent neurons included): that is the price of the per-neuron ISI state.
 
 Replicas: R samples side by side are flattened into R * n neurons per population (replica r
 at r * n + j), block-diagonal weights; the ring is shared by all replicas.
