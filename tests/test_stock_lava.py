@@ -156,6 +156,8 @@ def test_run_stock_refuses_a_float_file_before_starting_lava():
                      spikes=np.zeros((1, 6, 12), bool))
     with pytest.raises(ValueError, match="spikes"):
         SR.run_stock(model, spikes=np.zeros((1, 5, 12), bool))
+    with pytest.raises(ValueError, match="fixed-point models only"):
+        SR.run_stock(model, spikes=np.zeros((1, 6, 12), bool), fixed=False)
 
 
 @pytest.mark.timeout(120)

@@ -61,23 +61,31 @@ def host_spikes(model: ModelFile, *, spikes=None, images=None, sample_ids=None
 
 def run_stock(model: ModelFile, *, spikes: np.ndarray | None = None,
               images: np.ndarray | None = None, sample_ids: np.ndarray | None = None,
-              replicas: int = 1, record: bool = False, timeout_s: float | None = None,
+              replicas: int | None = 1, record: bool = False, timeout_s: float | None = None,
               progress: bool | Callable[[int, int], None] | None = None,
               probe_units: bool = False, count: bool = True, prefer: str = "auto",
-              chunk_steps: int = DEFAULT_CHUNK_STEPS) -> StockResult:
+              chunk_steps: int = DEFAULT_CHUNK_STEPS, fixed: bool = True,
+              raster: bool = True) -> StockResult:
     """Simulate N samples of a fixed-point `model` on Lava's stock processes.
 
     spikes: (N, T, n_in) bool, or images: (N, ...) uint8 with sample_ids (rate-coded inside
     Lava's source, as runner.run does). replicas: samples side by side (flattened into each
-    stock process). record: also return every layer's spike trains (T, N, n) and the probed
+    stock process; None: 1, the fastest for large layers, whose Dense bin matrices would grow
+    as R^2). record: also return every layer's spike trains (T, N, n) and the probed
     streams. probe_units: record the ISI unit populations too and count their events from
     the recording (small runs). count: compute `events` and `stock_events` (numpy, after the
     run). timeout_s: the most one chunk may take. progress: True (tqdm) or callable(done,
-    total). Raises ModelFileError for a float file, SimulationError if Lava fails or hangs
-    (Lava is stopped in every case).
+    total). fixed, raster: as runner.run's (the stock backend runs Lava's fixed-point models
+    only, fixed=False is refused; the first sample's raster is always returned). Raises
+    ModelFileError for a float file, SimulationError if Lava fails or hangs (Lava is stopped
+    in every case).
     """
     from imsnn_lava import format as fmt
 
+    if not fixed:
+        raise ValueError("the stock backend runs Lava's fixed-point models only (fixed=True)")
+    del raster  # always returned
+    replicas = 1 if replicas is None else replicas
     fmt.check(model)
     n = len(spikes) if spikes is not None else len(images) if images is not None else 1
     graph = lower(model, replicas=max(1, min(int(replicas), n)), prefer=prefer)
