@@ -107,9 +107,9 @@ def run_fused(model, images, ids, replicas: int, timeout_s: float):
     (LavaResult, per layer (T, N, n) spikes, deployed process count)."""
     from types import SimpleNamespace
 
-    from imsnn_lava import network, runner
-    from imsnn_lava.proc.recorder.process import Recorder
-    from imsnn_lava.proc_common import unpack_words
+    from imsnn_lava.backends.fused import build as network, runner
+    from imsnn_lava.backends.host.proc.recorder.process import Recorder
+    from imsnn_lava.backends.host.wire import unpack_words
 
     t_start = time.perf_counter()
     n = len(images)
@@ -186,8 +186,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
     args = ap.parse_args(argv)
 
-    from imsnn_lava import counting, reference, runner
-    from imsnn_lava import format as fmt
+    from imsnn_lava.numerics import counting, reference, runner
+    from imsnn_lava import ir as fmt
     from imsnn_lava.backends.stock import counts
     from imsnn_lava.backends.stock.lower import lower
     from imsnn_lava.backends.stock.run import run_stock

@@ -56,10 +56,50 @@ def load_selection(model: ModelFile, sel: Selection):
     return flat, labels[start:stop], ids[start:stop], meta
 
 
+LOWERED_BATCH = 250  # samples per batch of the count model (bounded memory)
+
+
+def lowered_counts(model: ModelFile, images: np.ndarray, sample_ids: np.ndarray, *,
+                   batch_size: int = LOWERED_BATCH, progress=False) -> dict:
+    """The stock-lowered network's events for these samples without running it: the count
+    model (backends.stock.counts) on the reference simulator's spike trains, which every run
+    reproduces exactly (the agreement check). Returns the results JSON's `lowered` section."""
+    from imsnn_lava.analysis.result import merge_lowered
+    from imsnn_lava.backends.stock import counts
+    from imsnn_lava.backends.stock.lower import lower
+    from imsnn_lava.backends.stock.summary import lowered_summary
+    from imsnn_lava.numerics import reference
+    from imsnn_lava.numerics.encoding import encode
+    from imsnn_lava.runtime.progress import progress_bar
+
+    if not model.fixed:
+        raise ImsnnError("lowered counts need a fixed-point model file (the stock backend "
+                         "runs Lava's bit-accurate models)")
+    graph = lower(model, replicas=1)
+    enc = model.encoding
+    parts = []
+    bar = progress_bar(total=len(sample_ids), unit="sample", desc="lowered counts",
+                       disable=not progress)
+    try:
+        for start in range(0, len(sample_ids), batch_size):
+            sl = slice(start, start + batch_size)
+            x = encode(images[sl], sample_ids[sl], num_steps=enc.num_steps,
+                       max_rate=enc.max_rate, seed=enc.seed)
+            spikes = reference.simulate(model, x, fixed=True).spikes
+            parts.append(lowered_summary(graph, counts.count_model(graph, model, spikes)))
+            bar.update(x.shape[1])
+    finally:
+        bar.close()
+    return merge_lowered(parts)
+
+
 def simulate(model: ModelFile, model_path: str, sel: Selection, *, fixed: bool,
              backend: str = "fused", replicas: int | None = None,
-             timeout_s: float | None = None, progress=False) -> dict:
-    """Run a selection in Lava and check it against the reference: {"table", "json"}."""
+             timeout_s: float | None = None, progress=False,
+             with_lowered: bool = False) -> dict:
+    """Run a selection in Lava and check it against the reference: {"table", "json"}.
+    with_lowered: also give the stock-lowered network's events (the stock backend counts its
+    own; for the fused backend, the count model on the same samples: `lowered_counts`)."""
     from imsnn_lava import runtime
     from imsnn_lava.analysis.agreement import agreement
     from imsnn_lava.analysis.result import model_sha256, summarize
@@ -72,6 +112,11 @@ def simulate(model: ModelFile, model_path: str, sel: Selection, *, fixed: bool,
     ref = agreement(model, images, ids, result, fixed=fixed)
     meta = {"model": model_path, "model_sha256": model_sha256(model_path),
             "fixed_point": fixed, "backend": backend, **meta}
+    lowered = getattr(result, "lowered", None)
+    if with_lowered and lowered is None:
+        lowered = lowered_counts(model, images, ids, progress=progress)
+    if lowered is not None:
+        meta["lowered"] = lowered
     return summarize(model, result, labels, ref, ids, meta=meta)
 
 

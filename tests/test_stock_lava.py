@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import test_stock_lowering as TL  # the same small networks and inputs
 
-from imsnn_lava import encoding, runner
-from imsnn_lava import reference as R
+from imsnn_lava import runtime as runner
 from imsnn_lava.backends.stock import build as SB
 from imsnn_lava.backends.stock import lower as L
 from imsnn_lava.backends.stock import run as SR
 from imsnn_lava.errors import ModelFileError
+from imsnn_lava.numerics import encoding
+from imsnn_lava.numerics import reference as R
 
 pytestmark = pytest.mark.lava
 
@@ -113,7 +114,7 @@ def test_deployed_network_is_stock_only():
     model = TL.net(1, 4, 10, conv=True, c0=2)
     x = TL.inputs(np.random.default_rng(1), 3, 10, 98, 4)
     graph = L.lower(model, replicas=2)
-    net = SB.build(graph, model, num_samples=3, spikes=x, probe_units=True)
+    net = SB.build_graph(graph, model, num_samples=3, spikes=x, probe_units=True)
     try:
         assert SB.non_stock(net) == []
         classes = {c for _, c in SB.deployed_processes(net)}
@@ -133,9 +134,9 @@ def test_deployed_network_is_stock_only():
         assert reached == allowed  # every process is reachable, nothing else is
         assert len(net.deployed) == len(graph.populations) - 1 + len(graph.connections)
     finally:
-        from imsnn_lava import network
+        from imsnn_lava.runtime.guard import release
 
-        network.release(net)
+        release(net.processes)
 
 
 def _destinations(port) -> list:
@@ -157,7 +158,7 @@ def test_run_stock_refuses_a_float_file_before_starting_lava():
     with pytest.raises(ValueError, match="spikes"):
         SR.run_stock(model, spikes=np.zeros((1, 5, 12), bool))
     with pytest.raises(ValueError, match="fixed-point models only"):
-        SR.run_stock(model, spikes=np.zeros((1, 6, 12), bool), fixed=False)
+        runner.run(model, spikes=np.zeros((1, 6, 12), bool), fixed=False, backend="stock")
 
 
 @pytest.mark.timeout(120)

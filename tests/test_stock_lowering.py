@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from imsnn_lava import format as F
-from imsnn_lava import reference as R
+from imsnn_lava import ir as F
 from imsnn_lava.backends.stock import counts as C
 from imsnn_lava.backends.stock import graphsim as G
 from imsnn_lava.backends.stock import lower as L
 from imsnn_lava.errors import ModelFileError
+from imsnn_lava.numerics import isi
+from imsnn_lava.numerics import reference as R
 
 PHI_MAX = (1, 2, 3, 5, 8, 16)
 SAMPLES = 7  # streamed through one run
@@ -37,9 +38,7 @@ def net(seed: int, phi_max: int, t: int, *, conv: bool, c0: int = 1, plain_last=
     if layers > 1:
         specs.append(H.dense(rng, "d2", specs[0].out_shape, 6 if not conv else 5,
                              not plain_last, gain=4.0, phi_max=phi_max))
-    for layer in specs:
-        if layer.synapse == "isi":
-            layer.c0 = c0
+    specs = [layer.replace(c0=c0) if layer.synapse == "isi" else layer for layer in specs]
     return H.quantize(F.ModelFile(precision="float", input_shape=shape,
                                   encoding=F.EncodingSpec(t, 0.5, 0), layers=specs))
 
@@ -92,7 +91,7 @@ def test_numpy_model_of_lowered_graph_equals_reference(phi_max, conv):
                     n, counts = _compare(model, x, replicas)
                     compared += n
                     spiking += counts
-        bins = set(R.isi_bins(_counter_at_spikes(x, 1, phi_max), phi_max).tolist())
+        bins = set(isi.isi_bins(_counter_at_spikes(x, 1, phi_max), phi_max).tolist())
         assert {0, phi_max - 1} <= bins and len(bins) >= min(phi_max, MIN_BINS_USED)
     assert np.all(spiking > 0), spiking
     assert compared > 10_000
@@ -179,13 +178,12 @@ def test_count_model_by_hand():
     Z(0, 2) where c == 2 (t = 2): 5 spikes; D(0, 1) fires at t = 1, D(0, 2) at t = 3. The ring
     (4 shared neurons) fires once per step over the 5 steps of the run (T + 1 latency)."""
     model = net(0, 3, 4, conv=False, layers=1)
-    model.input_shape = (1, 1, 1)
     layer = model.layers[0]
-    layer.in_shape = (1, 1, 1)
-    layer.weight = layer.weight[:, :1]
-    layer.mu, layer.sigma = layer.mu[:, :1], layer.sigma[:, :1]
-    layer.fixed = dataclasses.replace(layer.fixed, table=type(layer.fixed.table)(
-        mant=np.full((3, 8, 1), 100, np.int16), exp=np.zeros(3, np.int8)))
+    layer = layer.replace(in_shape=(1, 1, 1), weight=layer.weight[:, :1], mu=layer.mu[:, :1],
+                          sigma=layer.sigma[:, :1],
+                          fixed=dataclasses.replace(layer.fixed, table=type(layer.fixed.table)(
+                              mant=np.full((3, 8, 1), 100, np.int16), exp=np.zeros(3, np.int8))))
+    model = model.replace(input_shape=(1, 1, 1), layers=[layer])
     x = np.zeros((1, 4, 1), bool)
     x[0, [0, 2], 0] = True
     graph = L.lower(model)
@@ -211,12 +209,14 @@ def test_bad_inputs_are_clear_errors(monkeypatch):
     float_model = dataclasses.replace(model, precision="float")
     with pytest.raises(ModelFileError, match="fixed-point"):
         L.lower(float_model)
+    # the IR's frozen nodes refuse these on construction: only a corruption in memory gets
+    # them to the lowering pass, which refuses them again
     broken = net(0, 3, 6, conv=False)
-    broken.layers[1].fixed = None
+    object.__setattr__(broken.layers[1], "fixed", None)
     with pytest.raises(ModelFileError, match="layer d2.*fixed-point"):
         L.lower(broken)
     bad_c0 = net(0, 3, 6, conv=False)
-    bad_c0.layers[0].c0 = 4
+    object.__setattr__(bad_c0.layers[0], "c0", 4)
     with pytest.raises(ModelFileError, match="layer d1: c0 = 4"):
         L.lower(bad_c0)
     odd = net(0, 3, 6, conv=False)

@@ -21,6 +21,9 @@ from imsnn_lava.errors import ImsnnError
 from imsnn_lava.ir.nodes import ModelFile
 from imsnn_lava.numerics.events import PER_SAMPLE_KEYS, EventCounts
 
+DEFAULT_PROFILE = "loihi"
+PJ_PER_UJ = 1e6
+
 # fields that legitimately differ between a merged result and the unsharded run
 RUN_FIELDS = ("wall_s", "run_s", "ms_per_step", "samples_per_s", "replicas", "shard", "shards")
 
@@ -208,6 +211,7 @@ def table(payload: dict) -> str:
                          f"{100 * hist[-1] / total:.1f}% at phi_max")
         lines.append(f"{'':<10}neuron updates/sample {r['neuron_updates_per_sample']:,}; "
                      f"{r['synapse']} {r['kind']}, fan-in {r['fan_in']}")
+    lines += _energy_lines(payload)
     lines += [
         f"accuracy: Lava {payload['accuracy'] * 100:.2f}%   reference (PyTorch semantics) "
         f"{payload['reference_accuracy'] * 100:.2f}%",
@@ -220,6 +224,29 @@ def table(payload: dict) -> str:
         "samples/s)",
     ]
     return "\n".join(lines)
+
+
+def _energy_lines(payload: dict) -> list[str]:
+    """Energy per inference under the Loihi profile, of this network and, where the result
+    carries them, of its stock-lowered form (what a neurocore would run)."""
+    from imsnn_lava.analysis import energy as en
+
+    prof = en.load_profile(DEFAULT_PROFILE)
+    fused = en.energy_per_inference(payload["layers"], prof)["total_pj"] / PJ_PER_UJ
+    lines = [f"energy ({prof.name}): {fused:,.3f} uJ per inference from the layers' own events "
+             "(the ISI bookkeeping not costed)"]
+    low = payload.get("lowered")
+    if low:
+        e = en.energy_per_inference(low["layers"], prof)
+        by_role: dict[str, float] = {}
+        for row, cost in zip(low["layers"], e["layers"]):
+            by_role[row["role"]] = by_role.get(row["role"], 0.0) + cost["total_pj"]
+        total = e["total_pj"] / PJ_PER_UJ
+        units = by_role.get("isi-unit", 0.0) / max(e["total_pj"], 1e-300)
+        lines.append(f"energy ({prof.name}) lowered onto stock processes: {total:,.3f} uJ per "
+                     f"inference ({low['neurons']:,} neurons, {low['processes']} processes; "
+                     f"ISI units {100 * units:.1f}% of it)")
+    return lines
 
 
 def summarize(model: ModelFile, lava_result, labels: np.ndarray, ref: dict,
@@ -310,4 +337,31 @@ def merge(payloads: list[dict], sources: list[str] | None = None) -> dict:
         merged["raster"] = parts[0]["raster"]
     else:
         merged.pop("raster", None)
+    if any("lowered" in p for p in parts):
+        if not all("lowered" in p for p in parts):
+            raise ImsnnError("some shards carry lowered counts and some do not: run every "
+                             "shard with the same options")
+        merged["lowered"] = merge_lowered([p["lowered"] for p in parts])
     return finish(merged)
+
+
+def merge_lowered(parts: list[dict]) -> dict | None:
+    """The `lowered` sections of disjoint sample sets as one: per-sample means weighted by
+    the samples each holds (exact for means)."""
+    if not parts:
+        return None
+    first = parts[0]
+    names = [r["name"] for r in first["layers"]]
+    for p in parts[1:]:
+        if [r["name"] for r in p["layers"]] != names:
+            raise ImsnnError("lowered counts of different lowered networks cannot be merged")
+    total = sum(int(p["num_samples"]) for p in parts)
+    rows = []
+    for k, row in enumerate(first["layers"]):
+        merged = dict(row)
+        for key, value in row.items():
+            if key.endswith("_per_sample") and isinstance(value, (int, float)):
+                merged[key] = sum(p["layers"][k][key] * int(p["num_samples"])
+                                  for p in parts) / max(total, 1)
+        rows.append(merged)
+    return {**first, "num_samples": total, "layers": rows}

@@ -32,6 +32,10 @@ def register(sub) -> None:
                         "selected samples; join the JSON results with `imsnn merge`")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds without progress before the run is stopped as hung")
+    p.add_argument("--lowered-counts", action="store_true",
+                   help="also count the events of the stock-lowered network (what a neurocore "
+                        "would run) and cost them; the stock backend always does, the fused one "
+                        "derives them with the count model (fixed point only; slower)")
     p.add_argument("--json", help="write the result here")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_simulate)
@@ -49,9 +53,9 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.fixed_point and model.precision != "fixed":
         raise ImsnnError(f"{args.model}: a float model file; export with --fixed-point to "
                          "simulate in fixed point")
-    if args.backend == "stock" and not args.fixed_point:
-        raise ImsnnError("--backend stock runs Lava's bit-accurate models: add --fixed-point "
-                         "(and a file exported with --fixed-point)")
+    if (args.backend == "stock" or args.lowered_counts) and not args.fixed_point:
+        raise ImsnnError("--backend stock and --lowered-counts use Lava's bit-accurate models: "
+                         "add --fixed-point (and a file exported with --fixed-point)")
     shard = parse_shard(args.shard) if args.shard else None
     dataset = args.dataset or pipeline.training_dataset(model)[0]
     if args.json:
@@ -60,7 +64,8 @@ def _simulate(args: argparse.Namespace) -> int:
                              shard=shard)
     summary = pipeline.simulate(model, args.model, sel, fixed=args.fixed_point,
                                 backend=args.backend, replicas=args.replicas,
-                                timeout_s=args.timeout, progress=not args.no_progress)
+                                timeout_s=args.timeout, progress=not args.no_progress,
+                                with_lowered=args.lowered_counts)
     print(summary["table"])
     if args.json:
         write_json_atomic(args.json, summary["json"], dumps=dumps)

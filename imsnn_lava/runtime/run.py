@@ -20,7 +20,6 @@ import numpy as np
 from imsnn_lava.ir.nodes import ModelFile
 from imsnn_lava.numerics.events import EventCounts
 from imsnn_lava.runtime import guard
-from imsnn_lava.runtime.replicas import auto_replicas
 
 DEFAULT_CHUNK_STEPS = 1000
 PROGRESS_UPDATES = 25  # a run is cut into at least this many chunks (when it has the periods)
@@ -66,8 +65,9 @@ def run(model: ModelFile, *, fixed: bool, images: np.ndarray | None = None,
     (default 0..N-1); or spikes: (N, T, n_in) bool (note: N first, as in the model file's
     reference data; encode() returns (T, N, n_in)). fixed: Lava's bit-accurate fixed-point
     models on the file's integers, else float64. replicas: samples simulated side by side
-    (None: auto_replicas). backend: "fused" (imsnn's ISI synapse processes) or "stock"
-    (every ISI layer lowered onto Lava's own processes; fixed point only).
+    (None: the backend's default, backends.default_replicas). backend: "fused" (imsnn's ISI
+    synapse processes) or "stock" (every ISI layer lowered onto Lava's own processes; fixed
+    point only).
     record: also return every step of every layer (small N only). raster: also return the
     first sample's spike trains (input and every layer; T x n bits per layer to read). The
     per-sample event counts (result.events, imsnn_lava.numerics.events) are always counted.
@@ -85,10 +85,24 @@ def run(model: ModelFile, *, fixed: bool, images: np.ndarray | None = None,
     if n < 1:
         raise ValueError("need at least one sample")
     if replicas is None:
-        replicas = auto_replicas(model, n, fixed=fixed)
+        replicas = backends.default_replicas(backend, model, n, fixed=fixed)
     replicas = max(1, min(int(replicas), n))
     net = backends.build(backend, model, fixed=fixed, replicas=replicas, num_samples=n,
                          images=images, spikes=spikes, sample_ids=sample_ids, record=record)
+    result = execute(net, n, raster=raster, timeout_s=timeout_s, progress=progress,
+                     chunk_steps=chunk_steps)
+    result.wall_s = time.perf_counter() - t_start
+    return result
+
+
+def execute(net, n: int, *, raster: bool = False, timeout_s: float | None = None,
+            progress: bool | Callable[[int, int], None] | None = None,
+            chunk_steps: int = DEFAULT_CHUNK_STEPS) -> LavaResult:
+    """Run a built network (any backend's) to its end under the guard, read it out with
+    `net.collect`, and always shut Lava down and release the processes, also on errors and
+    KeyboardInterrupt. Chunks are whole sample periods (at least PROGRESS_UPDATES of them
+    when the run has the periods)."""
+    t_start = time.perf_counter()
     period = net.period_steps
     per_chunk = period * max(1, min(int(chunk_steps) // period,
                                     -(-net.num_periods // PROGRESS_UPDATES)))
@@ -104,7 +118,7 @@ def run(model: ModelFile, *, fixed: bool, images: np.ndarray | None = None,
             guard.run_chunk(runtime, k, timeout_s)
             run_s += time.perf_counter() - t0
             done += k
-            report(min(done // period * replicas, n))
+            report(min(done // period * net.replicas, n))
         result = net.collect(n, run_s, raster)
     finally:
         if bar is not None:

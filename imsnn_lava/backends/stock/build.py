@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imsnn_lava.backends.stock.lower import Connection, Population, StockGraph
-from imsnn_lava.format import ModelFile
+from imsnn_lava.ir import ModelFile
 
 STOCK_MODULE_PREFIX = "lava.proc."
 
@@ -31,10 +31,30 @@ class StockNetwork:
     populations: dict = field(default_factory=dict)  # name -> LIF / LIFReset
     connections: dict = field(default_factory=dict)  # name -> Dense / Sparse / Delay*
     recorders: dict = field(default_factory=dict)  # population name -> Recorder
+    inputs: np.ndarray | None = None  # (T, N, n_in) the input spike trains (host side)
+    options: dict = field(default_factory=dict)  # read-out options of `collect`
 
     @property
     def total_steps(self) -> int:
         return self.graph.total_steps(self.periods)
+
+    @property
+    def num_periods(self) -> int:
+        return self.periods
+
+    @property
+    def period_steps(self) -> int:
+        return self.graph.num_steps
+
+    @property
+    def replicas(self) -> int:
+        return self.graph.replicas
+
+    def collect(self, n: int, run_s: float, raster: bool = True):
+        """Read the probes after a run: a StockResult (runtime.run.LavaResult and more)."""
+        from imsnn_lava.backends.stock.run import result_of
+
+        return result_of(self, read_streams(self), n, run_s, **self.options)
 
     @property
     def deployed(self) -> list:
@@ -103,7 +123,35 @@ def _connection(conn: Connection):
     return Sparse(weights=weights, **params)
 
 
-def build(graph: StockGraph, model: ModelFile, *, num_samples: int,
+def build(model: ModelFile, *, fixed: bool = True, replicas: int = 1, num_samples: int,
+          images: np.ndarray | None = None, spikes: np.ndarray | None = None,
+          sample_ids: np.ndarray | None = None, record: bool = False,
+          prefer: str = "auto", probe_units: bool = False, count: bool = True
+          ) -> StockNetwork:
+    """The backend entry point (imsnn_lava.backends.build): lower `model` (fixed point only)
+    and build its stock network for `num_samples` samples, the original layers probed."""
+    from imsnn_lava.backends.stock.lower import lower
+    from imsnn_lava.backends.stock.run import host_spikes
+    from imsnn_lava.ir.nodes import check
+
+    if not fixed:
+        raise ValueError("the stock backend runs Lava's fixed-point models only (fixed=True)")
+    check(model)
+    spikes, images, sample_ids, x = host_spikes(model, spikes=spikes, images=images,
+                                                sample_ids=sample_ids)
+    n = x.shape[1]
+    if n != num_samples:
+        raise ValueError(f"num_samples = {num_samples} but the inputs hold {n} samples")
+    graph = lower(model, replicas=max(1, min(int(replicas), n)), prefer=prefer)
+    net = build_graph(graph, model, num_samples=n, spikes=spikes, images=images,
+                      sample_ids=sample_ids, probe_layers=True,
+                      probe_input=record or probe_units, probe_units=probe_units)
+    net.inputs = x
+    net.options = {"record": record, "probe_units": probe_units, "count": count}
+    return net
+
+
+def build_graph(graph: StockGraph, model: ModelFile, *, num_samples: int,
           spikes: np.ndarray | None = None, images: np.ndarray | None = None,
           sample_ids: np.ndarray | None = None, probe_layers: bool = True,
           probe_input: bool = True, probe_units: bool = False) -> StockNetwork:
@@ -114,7 +162,7 @@ def build(graph: StockGraph, model: ModelFile, *, num_samples: int,
     probe_input: on the input too (the host knows it: a check of the transport);
     probe_units: also on every ISI unit population (small runs: reading them moves size / 32
     values per step)."""
-    from imsnn_lava.network import lava_logging_guard
+    from imsnn_lava.runtime.guard import lava_logging_guard
 
     with lava_logging_guard():
         return _build(graph, model, num_samples=num_samples, spikes=spikes, images=images,
@@ -124,8 +172,8 @@ def build(graph: StockGraph, model: ModelFile, *, num_samples: int,
 
 def _build(graph, model, *, num_samples, spikes, images, sample_ids, probe_layers,
            probe_input, probe_units) -> StockNetwork:
-    from imsnn_lava.proc.recorder.process import Recorder
-    from imsnn_lava.proc.source.process import SpikeSource
+    from imsnn_lava.backends.host.proc.recorder.process import Recorder
+    from imsnn_lava.backends.host.proc.source.process import SpikeSource
 
     r, t = graph.replicas, graph.num_steps
     periods = -(-int(num_samples) // r)
@@ -162,7 +210,7 @@ def _build(graph, model, *, num_samples, spikes, images, sample_ids, probe_layer
 
 def read_streams(net: StockNetwork) -> dict[str, np.ndarray]:
     """Every probed population's spikes over the run, (G, size) bool (after the run)."""
-    from imsnn_lava.proc_common import unpack_words
+    from imsnn_lava.backends.host.wire import unpack_words
 
     out = {}
     for name, rec in net.recorders.items():

@@ -92,7 +92,7 @@ def _place(graph: StockGraph, pop: Population, per_sample: np.ndarray, total: in
 
 
 def _counters(pre: np.ndarray, c0: int, k: int) -> np.ndarray:
-    """(T, N, n) ISI counters min(c, K) of reference.counter_step (int16)."""
+    """(T, N, n) ISI counters min(c, K) of isi.counter_step (int16)."""
     c = np.empty(pre.shape, np.int16)
     c[0] = c0
     for t in range(pre.shape[0] - 1):

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imsnn_lava import fixed_point as fp
 from imsnn_lava.backends.stock.lower import Population, StockGraph
+from imsnn_lava.ir import fixed_point as fp
 
 
 @dataclass

@@ -53,10 +53,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from imsnn_lava import fixed_point as fp
 from imsnn_lava.errors import ModelFileError
-from imsnn_lava.format import LayerSpec, ModelFile
-from imsnn_lava.reference import connectivity
+from imsnn_lava.ir import LayerSpec, ModelFile
+from imsnn_lava.ir import fixed_point as fp
+from imsnn_lava.numerics.synapse import connectivity
 
 # unit neurons: full decay, threshold 3 (fires iff the summed input is >= UNIT_FIRE)
 UNIT_DECAY = fp.DECAY_MAX  # du = dv = 4095

@@ -10,19 +10,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imsnn_lava import counting, encoding, reference
 from imsnn_lava.backends.stock import counts, graphsim
-from imsnn_lava.backends.stock.lower import StockGraph, lower
-from imsnn_lava.format import ModelFile
-from imsnn_lava.runner import LavaResult
+from imsnn_lava.backends.stock.lower import StockGraph
+from imsnn_lava.backends.stock.summary import lowered_summary
+from imsnn_lava.ir import ModelFile
+from imsnn_lava.numerics import counting, encoding, reference
+from imsnn_lava.runtime.run import LavaResult
 
 DEFAULT_CHUNK_STEPS = 1000
-PROGRESS_UPDATES = 25
 
 
 @dataclass
 class StockResult(LavaResult):
-    """runner.LavaResult plus the stock network's own facts.
+    """runtime.run.LavaResult plus the stock network's own facts.
 
     events: the original network's event counts (imsnn_lava.counting definitions) computed
     from the spikes the stock run produced, comparable with the fused runner's.
@@ -40,15 +40,16 @@ class StockResult(LavaResult):
     count_s: float = 0.0  # time spent in the numpy event counts after the run (in wall_s)
     neurons: int = 0
     synapses: int = 0
+    lowered: dict | None = None  # summary.lowered_summary of stock_events (results JSON)
 
 
 def host_spikes(model: ModelFile, *, spikes=None, images=None, sample_ids=None
                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
     """(spikes (N, T, n) or None, images (N, n) or None, ids, input spike trains (T, N, n))."""
-    from imsnn_lava import network
+    from imsnn_lava.runtime.run import check_inputs
 
-    n, images, spikes, sample_ids = network.check_inputs(model, images=images, spikes=spikes,
-                                                         sample_ids=sample_ids)
+    n, images, spikes, sample_ids = check_inputs(model, images=images, spikes=spikes,
+                                                 sample_ids=sample_ids)
     if n < 1:
         raise ValueError("need at least one sample")
     if spikes is not None:
@@ -64,34 +65,29 @@ def run_stock(model: ModelFile, *, spikes: np.ndarray | None = None,
               replicas: int | None = 1, record: bool = False, timeout_s: float | None = None,
               progress: bool | Callable[[int, int], None] | None = None,
               probe_units: bool = False, count: bool = True, prefer: str = "auto",
-              chunk_steps: int = DEFAULT_CHUNK_STEPS, fixed: bool = True,
-              raster: bool = True) -> StockResult:
-    """Simulate N samples of a fixed-point `model` on Lava's stock processes.
+              chunk_steps: int = DEFAULT_CHUNK_STEPS) -> StockResult:
+    """Simulate N samples of a fixed-point `model` on Lava's stock processes: the stock
+    backend under the runtime (imsnn_lava.runtime.run.execute), with its own options.
 
     spikes: (N, T, n_in) bool, or images: (N, ...) uint8 with sample_ids (rate-coded inside
-    Lava's source, as runner.run does). replicas: samples side by side (flattened into each
-    stock process; None: 1, the fastest for large layers, whose Dense bin matrices would grow
-    as R^2). record: also return every layer's spike trains (T, N, n) and the probed
-    streams. probe_units: record the ISI unit populations too and count their events from
-    the recording (small runs). count: compute `events` and `stock_events` (numpy, after the
-    run). timeout_s: the most one chunk may take. progress: True (tqdm) or callable(done,
-    total). fixed, raster: as runner.run's (the stock backend runs Lava's fixed-point models
-    only, fixed=False is refused; the first sample's raster is always returned). Raises
-    ModelFileError for a float file, SimulationError if Lava fails or hangs (Lava is stopped
-    in every case).
+    Lava's source). replicas: samples side by side (flattened into each stock process; None:
+    1, the fastest for large layers, whose Dense bin matrices would grow as R^2). record: also
+    return every layer's spike trains (T, N, n) and the probed streams. probe_units: record the
+    ISI unit populations too and count their events from the recording (small runs). count:
+    compute `events` and `stock_events` (numpy, after the run). Raises ModelFileError for a
+    float file, SimulationError if Lava fails or hangs (Lava is stopped in every case).
     """
-    from imsnn_lava import format as fmt
+    from imsnn_lava.backends.stock.build import build
+    from imsnn_lava.runtime.run import execute
 
-    if not fixed:
-        raise ValueError("the stock backend runs Lava's fixed-point models only (fixed=True)")
-    del raster  # always returned
-    replicas = 1 if replicas is None else replicas
-    fmt.check(model)
-    n = len(spikes) if spikes is not None else len(images) if images is not None else 1
-    graph = lower(model, replicas=max(1, min(int(replicas), n)), prefer=prefer)
-    return run_graph(graph, model, spikes=spikes, images=images, sample_ids=sample_ids,
-                     record=record, timeout_s=timeout_s, progress=progress,
-                     probe_units=probe_units, count=count, chunk_steps=chunk_steps)
+    t_start = time.perf_counter()
+    n = len(spikes) if spikes is not None else len(images) if images is not None else 0
+    net = build(model, replicas=1 if replicas is None else replicas, num_samples=n,
+                spikes=spikes, images=images, sample_ids=sample_ids, record=record,
+                prefer=prefer, probe_units=probe_units, count=count)
+    result = execute(net, n, timeout_s=timeout_s, progress=progress, chunk_steps=chunk_steps)
+    result.wall_s = time.perf_counter() - t_start
+    return result
 
 
 def run_graph(graph: StockGraph, model: ModelFile, *, spikes=None, images=None,
@@ -99,43 +95,25 @@ def run_graph(graph: StockGraph, model: ModelFile, *, spikes=None, images=None,
               progress=None, probe_units: bool = False, count: bool = True,
               chunk_steps: int = DEFAULT_CHUNK_STEPS) -> StockResult:
     """run_stock on an already lowered graph (e.g. a deliberately altered one in tests)."""
-    from imsnn_lava import network, runner
-    from imsnn_lava.backends.stock import build as stock_build
+    from imsnn_lava.backends.stock.build import build_graph
+    from imsnn_lava.runtime.run import execute
 
-    t_start = time.perf_counter()
     spikes, images, sample_ids, x = host_spikes(model, spikes=spikes, images=images,
                                                 sample_ids=sample_ids)
     n = x.shape[1]
-    replicas = graph.replicas
-    net = stock_build.build(graph, model, num_samples=n, spikes=spikes, images=images,
-                            sample_ids=sample_ids, probe_layers=True,
-                            probe_input=record or probe_units, probe_units=probe_units)
-    total = net.total_steps
-    t = model.num_steps
-    chunk = max(1, min(int(chunk_steps), -(-total // PROGRESS_UPDATES)))
-    bar, report = runner._progress(progress, n)
-    run_s = 0.0
-    runtime = None
-    try:
-        runtime = runner._start_runtime(net)
-        done = 0
-        while done < total:
-            k = min(chunk, total - done)
-            t0 = time.perf_counter()
-            runner._run_chunk(runtime, k, timeout_s)
-            run_s += time.perf_counter() - t0
-            done += k
-            finished = max(0, (done - graph.offsets[-1]) // t) * replicas
-            report(min(finished, n))
-        streams = stock_build.read_streams(net)
-    finally:
-        if bar is not None:
-            bar.close()
-        if runtime is not None:
-            runner.shutdown_runtime(runtime)
-        network.release(net)
-    return _result(model, graph, net, streams, x, n, run_s, t_start, record=record,
-                   probe_units=probe_units, count=count)
+    net = build_graph(graph, model, num_samples=n, spikes=spikes, images=images,
+                      sample_ids=sample_ids, probe_layers=True,
+                      probe_input=record or probe_units, probe_units=probe_units)
+    net.inputs = x
+    net.options = {"record": record, "probe_units": probe_units, "count": count}
+    return execute(net, n, timeout_s=timeout_s, progress=progress, chunk_steps=chunk_steps)
+
+
+def result_of(net, streams: dict, n: int, run_s: float, *, record: bool, probe_units: bool,
+              count: bool) -> StockResult:
+    """The StockResult of a finished run from its recorded streams (the network's collect)."""
+    return _result(net.model, net.graph, net, streams, net.inputs, n, run_s,
+                   time.perf_counter(), record=record, probe_units=probe_units, count=count)
 
 
 def _result(model, graph, net, streams, x, n, run_s, t_start, *, record, probe_units, count
@@ -166,6 +144,7 @@ def _result(model, graph, net, streams, x, n, run_s, t_start, *, record, probe_u
     if count:
         result.events = counting.count_events(model, layers, fixed=True)
         result.stock_events = counts.count_model(graph, model, layers)
+        result.lowered = lowered_summary(graph, result.stock_events)
     result.count_s = time.perf_counter() - t0
     if probe_units:
         result.measured = counts.count_streams(graph, streams, n)
