@@ -63,7 +63,10 @@ def lowered_counts(model: ModelFile, images: np.ndarray, sample_ids: np.ndarray,
                    batch_size: int = LOWERED_BATCH, progress=False) -> dict:
     """The stock-lowered network's events for these samples without running it: the count
     model (backends.stock.counts) on the reference simulator's spike trains, which every run
-    reproduces exactly (the agreement check). Returns the results JSON's `lowered` section."""
+    reproduces exactly (the agreement check). Returns the results JSON's `lowered` section.
+    Each batch of `batch_size` samples is counted as one run of the stock network, as
+    `--backend stock` runs it, so each batch carries the latency tail of one run (one step
+    per layer at its end); the sections of the batches are merged as shards are."""
     from imsnn_lava.analysis.result import merge_lowered
     from imsnn_lava.backends.stock import counts
     from imsnn_lava.backends.stock.lower import lower

@@ -176,3 +176,35 @@ def test_a_hung_or_failed_run_is_stopped():
         SR.run_stock(model, spikes=x, timeout_s=0.05, chunk_steps=4000)
     left = [p for p in multiprocessing.active_children() if p.pid not in before]
     assert left == []
+
+
+def _same_lowered(a: dict, b: dict) -> None:
+    assert a["num_samples"] == b["num_samples"]
+    assert [r["name"] for r in a["layers"]] == [r["name"] for r in b["layers"]]
+    for x, y in zip(a["layers"], b["layers"]):
+        for key in x:
+            if key.endswith("_per_sample"):
+                assert x[key] == pytest.approx(y[key], rel=1e-12, abs=1e-9), (x["name"], key)
+
+
+@pytest.mark.timeout(180)
+def test_lowered_section_of_a_stock_run_equals_the_count_model_of_a_fused_run():
+    """`imsnn simulate --backend stock` counts the lowered network's events from its own run;
+    `--lowered-counts` on the fused backend derives them with the count model from the
+    reference spikes, one run per batch: the `lowered` sections are equal for one batch, and
+    for two batches equal to two stock runs merged (each run has its own latency tail)."""
+    from imsnn_lava import pipeline
+    from imsnn_lava.analysis.result import merge_lowered
+
+    model = H.quantize(H.mnist_model(seed=4, num_steps=8))
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (4, 784), dtype=np.uint8)
+    ids = np.arange(10, 14)
+    stock = runner.run(model, fixed=True, images=images, sample_ids=ids, backend="stock")
+    _same_lowered(stock.lowered, pipeline.lowered_counts(model, images, ids, batch_size=4))
+    assert any(r["role"] == "isi-unit" and r["spikes_per_sample"] > 0
+               for r in stock.lowered["layers"])
+    halves = [runner.run(model, fixed=True, images=images[s], sample_ids=ids[s],
+                         backend="stock").lowered for s in (slice(0, 2), slice(2, 4))]
+    _same_lowered(merge_lowered(halves),
+                  pipeline.lowered_counts(model, images, ids, batch_size=2))
