@@ -11,4 +11,5 @@ COMMAND_MODULES = (
     "imsnn_lava.commands.simulate",
     "imsnn_lava.commands.merge",
     "imsnn_lava.commands.report",
+    "imsnn_lava.commands.resources",
 )

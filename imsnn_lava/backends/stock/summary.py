@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from imsnn_lava.backends.stock.counts import StockEvents
-from imsnn_lava.backends.stock.lower import StockGraph, stored_synapses
+from imsnn_lava.backends.stock.lower import StockGraph, column_fanout, stored_synapses
 
 ROLE_OF = {"input": "input", "layer": "layer", "detector": "isi-unit"}
 LOWERED_FORMAT = "stock-lowered"
@@ -72,3 +72,34 @@ def lowered_summary(graph: StockGraph, events: StockEvents) -> dict:
         "latency_steps": [int(x) for x in graph.latency],
         "layers": population_rows(graph, events),
     }
+
+
+def resource_rows(graph: StockGraph) -> list[dict]:
+    """Per stock population (one replica): neurons, the synapses of its incoming connections
+    (stored: every entry of a Dense matrix, the non-zeros of a Sparse one) and their memory,
+    axons, fan-in (stored synapses into its busiest neuron), fan-out (the busiest source
+    neuron's stored synapses), largest delay and weight bits; `processes` names the stock
+    classes the population and its input connections need."""
+    rows = []
+    for pop in graph.populations:
+        if pop.role == "input":
+            continue
+        into = [c for c in graph.connections if c.dst == pop.name]
+        out = [c for c in graph.connections if c.src == pop.name]
+        synapses = sum(stored_synapses(c) for c in into)
+        fan_in = np.zeros(pop.size, np.int64)
+        for c in into:
+            fan_in += np.diff(c.weights.indptr) if c.kind == "Sparse" else c.weights.shape[1]
+        fan_out = max((int(column_fanout(c).max(initial=0)) for c in out), default=0)
+        rows.append({
+            "name": pop.name, "role": ROLE_OF.get(pop.role, pop.role),
+            "neurons": int(pop.size), "synapses": int(synapses),
+            "synaptic_memory_bits": int(sum(stored_synapses(c) * c.num_weight_bits
+                                            for c in into)),
+            "axons_in": int(sum(graph.population(c.src).size for c in into)),
+            "axons_out": int(pop.size), "fan_in": int(fan_in.max(initial=0)),
+            "fan_out": fan_out, "max_delay": int(max((c.delay for c in into), default=0)),
+            "weight_bits": int(max((c.num_weight_bits for c in into), default=0)),
+            "processes": [pop.model] + sorted({c.kind for c in into}),
+        })
+    return rows
