@@ -57,6 +57,7 @@ class LayerConfig:
     kernel: int = 3
     stride: int = 1
     padding: int = 0
+    synapse: str = ""  # "isi" | "plain"; "" = the model's synapse (ISI modulation per layer)
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,8 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
         need(layer.kind in LAYER_KINDS, f"model.layers[{i}].kind", f"one of {LAYER_KINDS}",
              layer.kind)
         need(layer.out >= 1, f"model.layers[{i}].out", ">= 1", layer.out)
+        need(layer.synapse in ("",) + SYNAPSES, f"model.layers[{i}].synapse",
+             f"one of {SYNAPSES} (or absent: model.synapse)", layer.synapse)
         need(layer.kernel >= 1 and layer.stride >= 1 and layer.padding >= 0,
              f"model.layers[{i}]", "kernel >= 1, stride >= 1, padding >= 0", layer)
     need(m.layers[-1].kind == "dense", "model.layers[-1].kind", "'dense' (the readout)",

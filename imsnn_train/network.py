@@ -43,8 +43,8 @@ def build_layers(cfg: ModelConfig, gen: torch.Generator) -> list[nn.Module]:
     isi_gen = torch.Generator().manual_seed(cfg.init_seed + ISI_SEED_OFFSET)
     layers = []
     shape = tuple(cfg.input_shape)
-    isi = cfg.synapse == "isi"
     for lc in cfg.layers:
+        isi = (lc.synapse or cfg.synapse) == "isi"
         if lc.kind == "dense":
             layer = (ISIDense(shape, lc.out, cfg.isi, gen, isi_gen) if isi
                      else Dense(shape, lc.out, gen))
@@ -69,7 +69,7 @@ class Network(nn.Module):
         n = cfg.neuron
         self.lif = LIFParams(du=n.du, dv=n.dv, vth=n.vth, surrogate=cfg.surrogate,
                              surrogate_scale=cfg.surrogate_scale, detach_reset=cfg.detach_reset)
-        if cfg.synapse == "isi":
+        if any(layer.isi for layer in self.layers):
             self._apply_init_gain()
 
     def _apply_init_gain(self) -> None:
@@ -77,6 +77,8 @@ class Network(nn.Module):
         (method.md 6: compare at matched initial firing, not at the Gaussian's attenuation)."""
         with torch.no_grad():
             for layer in self.layers:
+                if not layer.isi:
+                    continue
                 if self.cfg.isi.init_gain == "auto":
                     gain = 1.0 / max(layer.modulation_mean(), 1e-6)
                 else:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -296,3 +297,26 @@ def test_membrane_readout_sums_output_voltage_over_time():
         out = net(x, record_v=True)
     torch.testing.assert_close(out.logits, 0.5 * out.voltages[-1].sum(0))
     assert out.logits.abs().sum() > 0
+
+
+def test_isi_modulation_can_be_chosen_per_layer(tmp_path):
+    """model.layers[i].synapse overrides model.synapse: an input layer plain, the hidden one
+    ISI; the export carries each layer's own kind, and only ISI layers get the init gain."""
+    from imsnn_train import config as C
+    from imsnn_train.export import to_model_file
+    from imsnn_train.network import Network
+
+    cfg = C.load(Path(__file__).resolve().parents[1] / "deploy/configs/demo_imsnn.toml", [
+        'model.layers=[{"kind":"dense","out":16,"synapse":"plain"},'
+        '{"kind":"dense","out":10}]', "encoding.num_steps=6"])
+    net = Network(cfg.model)
+    assert [layer.isi for layer in net.layers] == [False, True]
+    model = to_model_file(net, cfg, fixed=True)
+    assert [layer.type_name for layer in model.layers] == ["dense", "isi_dense"]
+    plain = Network(C.replace(cfg.model, synapse="plain",
+                              layers=(C.LayerConfig("dense", 16), C.LayerConfig("dense", 10))))
+    assert torch.equal(plain.layers[0].weight, net.layers[0].weight)  # no gain on plain
+    with pytest.raises(C.ConfigError, match=r"model.layers\[0\].synapse"):
+        C.load(Path(__file__).resolve().parents[1] / "deploy/configs/demo_imsnn.toml",
+               ['model.layers=[{"kind":"dense","out":16,"synapse":"iss"},'
+                '{"kind":"dense","out":10}]'])

@@ -46,10 +46,10 @@ def model_meta(model: ModelFile) -> dict:
         cfg = json.loads(model.config_json or "{}")
     except json.JSONDecodeError:
         cfg = {}
-    synapse = (cfg.get("model") or {}).get("synapse")
+    kinds = {layer.synapse for layer in model.layers}
+    synapse = (cfg.get("model") or {}).get("synapse") if len(kinds) == 1 else "mixed"
     if synapse is None:
-        kinds = {layer.synapse for layer in model.layers}
-        synapse = kinds.pop() if len(kinds) == 1 else "mixed"
+        synapse = kinds.pop()
     meta = {"synapse": synapse,
             "model_precision": model.precision,
             "num_steps": model.num_steps,
