@@ -57,7 +57,7 @@ def total_digest(fields: list[tuple[str, str]]) -> str:
     """sha256 over the lines 'NAME DIGEST' of every field, in order."""
     h = hashlib.sha256()
     for name, hexdigest in fields:
-        h.update(f"{name} {hexdigest}\n".encode("utf-8"))
+        h.update(f"{name} {hexdigest}\n".encode())
     return h.hexdigest()
 
 
