@@ -90,3 +90,5 @@ def test_four_concurrent_simulates_equal_one_alone_and_leave_nothing(tmp_path, m
     assert left() == []
     assert len(sampler.names) >= CONCURRENT, "the sampler saw no shared memory"
     assert sampler.leaked() == []
+    print(f"{CONCURRENT} concurrent runs: results equal, {len(sampler.names)} shared memory "
+          "objects mapped, none left, no process left")
