@@ -219,3 +219,16 @@ def test_real_exports_pass_the_consistency_check(exported_fixed_model, tmp_path)
     for which, m in _helper_models().items():
         ir.write(m, tmp_path / f"{which}.h5")
         assert ir.read(tmp_path / f"{which}.h5").digest == digest.compute(m)[0]
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(120)
+def test_verify_prints_the_checked_digest(exported_fixed_model):
+    proc = subprocess.run([sys.executable, "-m", "imsnn_train.cli", "verify",
+                           str(exported_fixed_model)], capture_output=True, text=True,
+                          timeout=110)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    want = ir.read(exported_fixed_model).digest
+    assert proc.stdout.splitlines()[0] == (f"{exported_fixed_model}: content digest "
+                                           f"sha256:{want} (verified)")
+    assert "4/4 reference samples reproduced exactly" in proc.stdout
