@@ -379,7 +379,8 @@ def apply_h5(f, op: int, t: int, v: int, idx: int) -> str:
         _replace(f, name, data)
         return f"copy {src} -> {where}"
     if opname == "link":  # replace the node by a soft, external or hard link
-        others = [n for n, _ in _targets(f, "dg") if n != name]
+        # not the node itself nor anything inside it (deleted with it just below)
+        others = [n for n, _ in _targets(f, "dg") if n != name and not n.startswith(name + "/")]
         other = others[v % len(others)] if others else "nowhere"
         del f[name]
         kind = idx % 4

@@ -1,22 +1,75 @@
 """The `imsnn` console script: one entry point for the training subcommands
 (imsnn_train.commands) and the deployment ones (imsnn_lava.commands, which never need torch).
-Nothing here imports torch or Lava: each command imports them when it runs."""
+Nothing here imports torch or Lava: each command imports them when it runs.
+
+SIGTERM stops a command the way Ctrl-C does: the handler raises `Terminated` (a
+KeyboardInterrupt) wherever the program is, so every cleanup that handles Ctrl-C runs (a
+half-written file is removed, training keeps its last checkpoint, Lava's processes are ended
+and its shared memory freed), and the command exits 143 instead of 130.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 
 from imsnn_lava.commands import COMMAND_MODULES as DEPLOY_COMMANDS
 from imsnn_train.commands import COMMAND_MODULES as TRAIN_COMMANDS
 from imsnn_train.errors import ImsnnError
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130: Ctrl-C (SIGINT)
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143: SIGTERM
+EPILOG = f"""exit status: {EXIT_OK} success; 1 a check failed (verify, simulate: Lava disagrees
+with the reference); {EXIT_ERROR} error (message on stderr); {EXIT_INTERRUPTED} interrupted by
+Ctrl-C (SIGINT); {EXIT_TERMINATED} stopped by SIGTERM. Both signals stop cleanly: no half-written
+file is left, training keeps its last complete checkpoint (continue with --resume), and every
+Lava process is ended and its shared memory freed."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: raised where the program is, so that Ctrl-C's cleanup runs."""
+
+
+def _sigterm_handler(owner: int):
+    def on_sigterm(signum, frame):
+        if os.getpid() != owner:
+            # a process forked from this one (Lava's actors, its shared-memory manager)
+            # inherits the handler: it carries on, and the owner's cleanup ends it (a SIGTERM
+            # sent to the whole process group would otherwise end each one on its own, before
+            # the owner could stop Lava and free its shared memory)
+            return
+        # one clean stop: a second SIGTERM during the cleanup (which has its own time limits)
+        # is ignored; SIGKILL still ends the process at once
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+    return on_sigterm
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """Install the SIGTERM handler for the duration (main thread only; restored after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _sigterm_handler(os.getpid()))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imsnn",
         description="Train ISI-modulated spiking networks and deploy them bit-exactly in Lava.",
+        epilog=EPILOG,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -29,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    for subparser in sub.choices.values():
+        if subparser.epilog is None:
+            subparser.epilog = EPILOG
     return parser
 
 
@@ -36,17 +92,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with sigterm_as_interrupt():
+            return int(args.func(args) or 0)
     except ImsnnError as exc:
         print(f"imsnn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except OSError as exc:  # disk full, permission denied, ... while reading or writing a file
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"imsnn {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
+    except Terminated:
+        print(f"imsnn {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"imsnn {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

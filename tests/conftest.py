@@ -79,11 +79,51 @@ def ctrl_c():
 
 
 @pytest.fixture(scope="session")
-def mnist_test():
-    """(images uint8 (10000, 28, 28), labels, sample ids) of the real MNIST test split."""
+def mnist_cached():
+    """The default cache folder of MNIST, every file verified against its sha256 (fetched
+    first if missing or wrong). Tests that need real MNIST ask for this (or `mnist_test`)
+    instead of skipping when it is absent at collection: on a fresh machine the data
+    arrives during the run."""
     from imsnn_lava.data import sources
-    from imsnn_lava.data.datasets import load_split_with_ids
 
     if not all(status.ok for status in sources.verify("mnist")):
         sources.fetch("mnist")
+    return sources.dataset_dir("mnist")
+
+
+@pytest.fixture(scope="session")
+def mnist_test(mnist_cached):
+    """(images uint8 (10000, 28, 28), labels, sample ids) of the real MNIST test split."""
+    from imsnn_lava.data.datasets import load_split_with_ids
+
     return load_split_with_ids("mnist", "test")
+
+
+# ---------------------------------------------------------------------------------------------
+# A real exported model: a tiny IMSNN trained for one short epoch on MNIST by the console
+# script, then exported in fixed point with reference samples (as a user would).
+
+TINY_TRAIN = ['model.layers=[{"kind":"dense","out":16},{"kind":"dense","out":10}]',
+              "train.train_subset=300", "train.eval_subset=50", "train.epochs=1",
+              "train.threads=1", "encoding.num_steps=10", "name=tiny_export"]
+
+
+@pytest.fixture(scope="session")
+def exported_fixed_model(tmp_path_factory, mnist_cached) -> Path:
+    """MODEL.h5 of a tiny trained IMSNN (784 -> ISI 16 -> ISI 10), fixed point, 4 reference
+    samples, written by `imsnn export --fixed-point`."""
+    import os
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path_factory.mktemp("exported")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    cli = [sys.executable, "-m", "imsnn_train.cli"]
+    for args in (["train", "--config", repo / "deploy/configs/demo_imsnn.toml", "--out",
+                  out / "run", "--no-progress", *TINY_TRAIN],
+                 ["export", out / "run" / "checkpoint.pt", "-o", out / "model.h5",
+                  "--fixed-point", "--reference-samples", "4"]):
+        proc = subprocess.run([*cli, *map(str, args)], capture_output=True, text=True,
+                              timeout=300, env=env)
+        assert proc.returncode == 0, f"imsnn {args[0]}: {proc.stdout}\n{proc.stderr}"
+    return out / "model.h5"

@@ -552,13 +552,8 @@ def test_data_package_does_not_import_torch():
 # --------------------------------------------------------------------------- real data
 
 
-def _real_mnist_cached() -> bool:
-    folder = sources.dataset_dir("mnist")
-    return all((folder / f).is_file() for f in FILES)
-
-
-@pytest.mark.skipif(not _real_mnist_cached(), reason="real MNIST not in the default cache")
-def test_real_mnist_test_split():
+def test_real_mnist_test_split(mnist_cached):
+    """The real data (conftest: fetched and verified if the cache lacks it)."""
     images, labels = load_split("mnist", "test")
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
     counts = np.bincount(labels, minlength=10)

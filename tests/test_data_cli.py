@@ -6,9 +6,7 @@ import os
 import subprocess
 import sys
 
-import pytest
-
-from imsnn_lava.data import FILES, dataset_dir, write_idx
+from imsnn_lava.data import write_idx
 
 
 def _imsnn(*args, tmp_path, **env):
@@ -78,13 +76,10 @@ def test_info_reports_mismatch(tmp_path):
     assert "4 of 4 mnist files fail verification" in out.stderr
 
 
-@pytest.mark.skipif(
-    not all((dataset_dir("mnist") / f).is_file() for f in FILES),
-    reason="real MNIST not in the default cache",
-)
-def test_fetch_from_folder_then_info(tmp_path):
-    """`fetch --from` the real cache into a fresh one (local copy only), then `info`."""
-    src = dataset_dir("mnist")
+def test_fetch_from_folder_then_info(tmp_path, mnist_cached):
+    """`fetch --from` the real cache (conftest: fetched and verified if absent) into a fresh
+    one (local copy only), then `info`."""
+    src = mnist_cached
     cache = tmp_path / "cache"
     out = _imsnn("data", "fetch", "mnist", "--from", str(src), "--data-dir", str(cache),
                  tmp_path=tmp_path)

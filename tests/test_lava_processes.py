@@ -19,17 +19,12 @@ N_MNIST = 3
 
 
 @pytest.fixture(scope="module")
-def mnist_images(request):
-    """Three real MNIST test images (from index 100) and their dataset sample ids."""
+def mnist_images(mnist_test):
+    """Three real MNIST test images (from index 100) and their dataset sample ids
+    (conftest's mnist_test fetches and verifies the data if the cache lacks it)."""
     lo, hi = 100, 100 + N_MNIST
-    try:
-        images, _, ids = request.getfixturevalue("mnist_test")  # conftest: fetches if needed
-        return images[lo:hi], np.asarray(ids[lo:hi])
-    except pytest.FixtureLookupError:
-        images = H.mnist_test_images(N_MNIST, start=lo)
-    if images is None:
-        pytest.skip(f"MNIST test images not found at {H.MNIST_TEST_IMAGES}")
-    return images, np.arange(lo, hi)
+    images, _, ids = mnist_test
+    return images[lo:hi], np.asarray(ids[lo:hi])
 
 
 def _run_and_compare(model, mnist, fixed: bool):

@@ -2,8 +2,8 @@
 
 Failures covered: an exception inside a ProcessModel, a model that passes reading but fails
 while the network is built, a runtime that fails while starting its actors, and Ctrl-C
-(SIGINT) during a real `imsnn simulate` subprocess (sent to its whole process group, as a
-terminal does, and to its main process only).
+(SIGINT) and SIGTERM during a real `imsnn simulate` subprocess (sent to its whole process
+group, as a terminal or a service manager does, and to its main process only).
 
 Shared memory is attributed, not diffed globally (other test runs may use /dev/shm at the
 same time): a sampler thread records every /dev/shm object mapped by the processes under test
@@ -238,6 +238,23 @@ def test_ctrl_c_during_simulate_stops_everything(long_model, mnist_test, target,
     """`imsnn simulate` on 2000 samples (about a minute) gets SIGINT once Lava is
     simulating: it exits 130 within seconds saying 'interrupted', and leaves no process of
     its group and no shared memory behind."""
+    _signal_during_simulate(long_model, target, signal.SIGINT, 130,
+                            "imsnn simulate: interrupted")
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("target", ["process group", "main process"])
+def test_sigterm_during_simulate_stops_everything(long_model, mnist_test, target):
+    """The same with SIGTERM (as `kill`, systemd or a job scheduler stop a program): exit
+    143 saying 'terminated', nothing left; to the whole group, Lava's forked processes let
+    the main process stop them (no tracebacks, no shared memory left to the tracker)."""
+    _signal_during_simulate(long_model, target, signal.SIGTERM, 143,
+                            "imsnn simulate: terminated (SIGTERM)")
+
+
+def _signal_during_simulate(long_model: Path, target: str, sig: int, code: int,
+                            last_line: str) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "imsnn_train.cli", "simulate", str(long_model), "-n", "2000",
          "--replicas", "1", "--no-progress", "--timeout", "120"],
@@ -253,9 +270,9 @@ def test_ctrl_c_during_simulate_stops_everything(long_model, mnist_test, target,
             time.sleep(1.0)  # well inside the run
             assert proc.poll() is None
             if target == "process group":
-                os.killpg(pgid, signal.SIGINT)
+                os.killpg(pgid, sig)
             else:
-                os.kill(proc.pid, signal.SIGINT)
+                os.kill(proc.pid, sig)
             t0 = time.monotonic()
             _, err = proc.communicate(timeout=60)
             stop_s = time.monotonic() - t0
@@ -263,12 +280,12 @@ def test_ctrl_c_during_simulate_stops_everything(long_model, mnist_test, target,
         if proc.poll() is None:
             os.killpg(pgid, signal.SIGKILL)
             proc.communicate()
-    assert proc.returncode == 130, err[-3000:]
+    assert proc.returncode == code, err[-3000:]
     assert stop_s < 20
     lines = err.strip().splitlines()
-    assert lines[-1] == "imsnn simulate: interrupted"
-    if target == "main process":
-        assert lines == ["imsnn simulate: interrupted"]
+    assert lines[-1] == last_line
+    if target == "main process" or sig == signal.SIGTERM:
+        assert lines == [last_line]
     deadline = time.monotonic() + 10
     while _group(pgid) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -1,6 +1,7 @@
-"""Interrupted training: a real `imsnn train` killed with SIGKILL in the middle of epoch 2
-resumes with --resume from its last checkpoint and ends exactly where an uninterrupted run
-ends (same config and seed, CPU, one thread): weights, Adam state, history, test metrics.
+"""Interrupted training: a real `imsnn train` killed with SIGKILL (or stopped with SIGTERM)
+in the middle of epoch 2 resumes with --resume from its last checkpoint and ends exactly
+where an uninterrupted run ends (same config and seed, CPU, one thread): weights, Adam
+state, history, test metrics.
 A SIGKILL in the middle of writing a checkpoint leaves the previous checkpoint.
 
 (tests/test_training.py covers an in-process exception mid-epoch; these use real processes
@@ -58,9 +59,11 @@ def uninterrupted(tmp_path_factory, mnist_test):
     return out, metrics
 
 
-def _kill_during_epoch_2(out: Path) -> str:
-    """Start `imsnn train`, SIGKILL its process group once its progress bar shows a batch
-    of epoch 2 done (the epoch-1 checkpoint is then on disk); returns its stderr."""
+def _kill_during_epoch_2(out: Path, sig: int = signal.SIGKILL,
+                         returncode: int = -signal.SIGKILL) -> str:
+    """Start `imsnn train`, send `sig` (SIGKILL) to its process group once its progress bar
+    shows a batch of epoch 2 done (the epoch-1 checkpoint is then on disk); check its exit
+    status and return its stderr."""
     proc = subprocess.Popen(_imsnn("train", "--config", CONFIG, "--out", out, *OVERRIDES),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True, env=_env())
@@ -77,13 +80,14 @@ def _kill_during_epoch_2(out: Path) -> str:
     thread.start()
     try:
         assert hit.wait(120), f"epoch 2 never started:\n{seen.decode(errors='replace')[-2000:]}"
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, sig)
+        proc.wait(60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
         thread.join(10)
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == returncode, seen.decode("utf-8", "replace")[-2000:]
     return seen.decode("utf-8", "replace")
 
 
@@ -97,15 +101,34 @@ def _comparable(metrics: dict) -> dict:
 
 @pytest.mark.timeout(240)
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
-    from imsnn_train import checkpoint
-
-    ref_out, ref_metrics = uninterrupted
     out = tmp_path / "run"
     stderr = _kill_during_epoch_2(out)
     match = EPOCH2_BATCH.findall(stderr)[-1]
     assert int(match[0]) < int(match[1])  # killed with batches of epoch 2 still to run
+    _resume_equals_uninterrupted(out, uninterrupted)
 
-    # what the kill left: the epoch-1 checkpoint, complete and loadable; nothing else
+
+@pytest.mark.timeout(240)
+def test_sigterm_mid_epoch_stops_cleanly_then_resume_equals_uninterrupted(uninterrupted,
+                                                                          tmp_path):
+    """SIGTERM (to the process group, as a service manager sends it) stops training like
+    Ctrl-C: exit 143 with one line saying so, the epoch-1 checkpoint kept, nothing else
+    written, and --resume ends exactly where the uninterrupted run ends."""
+    out = tmp_path / "run"
+    stderr = _kill_during_epoch_2(out, signal.SIGTERM, 143)
+    match = EPOCH2_BATCH.findall(stderr)[-1]
+    assert int(match[0]) < int(match[1])  # stopped with batches of epoch 2 still to run
+    # the last line (after the progress bar's carriage returns) says what happened
+    assert re.split(r"[\r\n]", stderr.rstrip())[-1] == "imsnn train: terminated (SIGTERM)"
+    assert "Traceback" not in stderr
+    _resume_equals_uninterrupted(out, uninterrupted)
+
+
+def _resume_equals_uninterrupted(out: Path, uninterrupted) -> None:
+    from imsnn_train import checkpoint
+
+    ref_out, ref_metrics = uninterrupted
+    # what the stop left: the epoch-1 checkpoint, complete and loadable; nothing else
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt"]
     killed = checkpoint.load(out / "checkpoint.pt")
     ref_ckpt = checkpoint.load(ref_out / "checkpoint.pt")

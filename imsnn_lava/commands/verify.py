@@ -1,4 +1,5 @@
-"""`imsnn verify`: prove that Lava reproduces the model file's own reference vectors."""
+"""`imsnn verify`: prove that Lava reproduces the model file's own reference vectors (and
+print the file's content digest, which reading it has checked)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,11 @@ def register(sub) -> None:
 
 def _verify(args: argparse.Namespace) -> int:
     from imsnn_lava import ir, pipeline
+    from imsnn_lava.ir import digest
 
-    model = ir.read(args.model)
+    model = ir.read(args.model)  # checks the content digest and the fixed-point tables
+    print(f"{args.model}: content digest {digest.short(model.digest)} (verified)"
+          if model.digest else f"{args.model}: content digest {digest.short(None)}")
     v = pipeline.verify(model, args.model, backend=args.backend, timeout_s=args.timeout)
     for sid, want, got, ok in zip(v.sample_ids, v.expected, v.got, v.ok):
         print(f"sample {sid}: expected layer spikes {want.tolist()}, "

@@ -4,7 +4,9 @@ numerics (numpy + h5py only; never Lava, never torch).
     nodes.py        EncodingSpec, LayerSpec (one frozen node per layer), FixedLayer,
                     ReferenceData, ModelFile; the layout of the HDF5 file
     reader.py       HDF5 -> IR, every field validated (errors name the file and field)
-    writer.py       IR -> HDF5, atomically
+    writer.py       IR -> HDF5, atomically, with the content digest
+    digest.py       per-field sha256 digests and their total, in a canonical order
+    consistency.py  a fixed-point file's integer tables re-derived from its real weights
     h5safe.py       defensive typed access to HDF5 (what fuzzing taught)
     fixed_point.py  Loihi's integer formats and every conversion, both directions
 """

@@ -22,6 +22,9 @@ isi_dense without an error, so ISI files are for imsnn_lava only):
     /reference             sample_ids, labels, spikes (n, T, n_in) uint8, layer_counts (n, L),
                            output_counts (n, n_out): what the exporting model computed, so a
                            deployment can prove it reproduces training (`imsnn verify`).
+    /digest                JSON text: sha256 of every field and their total, in a canonical
+                           order (imsnn_lava.ir.digest); checked on every read. Files without
+                           one (written before digests) load with a warning.
 
 `read` validates every field (type, shape, range, version) before building arrays and raises
 ModelFileError naming the file and the field. Nothing is unpickled. Sizes are checked on the

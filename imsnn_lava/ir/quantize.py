@@ -13,15 +13,19 @@ DEFAULT_NETX_COMPATIBLE = True
 
 
 def quantize_layer(spec: LayerSpec, max_scale_log2: int = DEFAULT_MAX_SCALE_LOG2,
-                   netx_compatible: bool = DEFAULT_NETX_COMPATIBLE) -> FixedLayer:
+                   netx_compatible: bool = DEFAULT_NETX_COMPATIBLE,
+                   scale: int | None = None) -> FixedLayer:
     """The Loihi fixed-point form of one layer; FixedPointError names the layer if impossible.
 
     netx_compatible: plain layers keep every weight within one 8-bit mantissa (exponent 0), as
-    lava-dl netx reads dense weights as 8-bit values and ignores exponents."""
+    lava-dl netx reads dense weights as 8-bit values and ignores exponents.
+    scale: use this real -> integer factor instead of choosing one (the reader re-derives a
+    file's tables at the file's own scale, imsnn_lava.ir.consistency)."""
     table = isi.weight_table(spec)
-    flat = table.reshape(table.shape[0], table.shape[1], -1)
-    scale = fp.choose_scale(flat, spec.vth, max_scale_log2, spec.name,
-                            exponent_zero=netx_compatible and spec.synapse == "plain")
+    if scale is None:
+        flat = table.reshape(table.shape[0], table.shape[1], -1)
+        scale = fp.choose_scale(flat, spec.vth, max_scale_log2, spec.name,
+                                exponent_zero=netx_compatible and spec.synapse == "plain")
     return FixedLayer(
         scale=scale,
         table=fp.quantize_table(table, scale, spec.name),

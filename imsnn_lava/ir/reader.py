@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
 import numpy as np
 
 from imsnn_lava.errors import ModelFileError
+from imsnn_lava.ir import consistency, digest
 from imsnn_lava.ir import fixed_point as fp
 from imsnn_lava.ir.h5safe import H5Reader, check_global_heaps
 from imsnn_lava.ir.nodes import (
@@ -57,7 +59,9 @@ def read(path: str | Path) -> ModelFile:
 
 
 
-_TOP_KEYS = {"config", "metrics", "encoding", "layer", "reference"}
+log = logging.getLogger(__name__)
+
+_TOP_KEYS = {"config", "metrics", "encoding", "layer", "reference", digest.DIGEST_FIELD}
 _TOP_ATTRS = {"format", "version", "precision"}
 _ENCODING_ATTRS = {"num_steps", "max_rate", "seed"}
 _LAYER_KEYS = {"type", "shape", "weight", "neuron", "stride", "padding", "dilation", "groups",
@@ -113,9 +117,19 @@ def _read(r: H5Reader) -> ModelFile:
         layers.append(layer)
         prev = layer.out_shape
     reference = _read_reference(r, encoding, input_shape, layers) if r.has("reference") else None
-    return ModelFile(precision=precision, input_shape=input_shape, encoding=encoding,
-                     layers=layers, config_json=config_json, metrics_json=metrics_json,
-                     reference=reference, version=version)
+    model = ModelFile(precision=precision, input_shape=input_shape, encoding=encoding,
+                      layers=layers, config_json=config_json, metrics_json=metrics_json,
+                      reference=reference, version=version)
+    # every field is valid on its own: now the content digest, then the fixed-point tables
+    # against the real values they were derived from
+    if r.has(digest.DIGEST_FIELD):
+        text = r.text(digest.DIGEST_FIELD)
+        model = model.replace(digest=digest.check(model, text, r.path))
+    else:
+        log.warning("%s: warning: no content digest (written before imsnn stored one); "
+                    "corruption of this file cannot be detected", r.path)
+    consistency.check_layers(model, r.path)
+    return model
 
 
 def _read_layer(r: H5Reader, g: str, index: int, in_shape: tuple, precision: str) -> LayerSpec:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imsnn_lava.ir import digest
 from imsnn_lava.ir import fixed_point as fp
 from imsnn_lava.ir.nodes import (
     FLOAT_NEURON,
@@ -19,13 +20,15 @@ from imsnn_lava.outputs import atomic_path
 
 
 def write(model: ModelFile, path: str | Path) -> None:
-    """Write atomically: a temp file in the target folder, then os.replace."""
+    """Write atomically: a temp file in the target folder, then os.replace. The file carries
+    its content digest (imsnn_lava.ir.digest; `model.digest` is ignored and recomputed)."""
     import h5py
 
     path = Path(path)
     check(model, str(path))
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         _write(f, model)
+        _str(f, digest.DIGEST_FIELD, digest.encode(model))
 
 
 def _str(group, name: str, text: str) -> None:
