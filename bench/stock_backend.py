@@ -107,7 +107,8 @@ def run_fused(model, images, ids, replicas: int, timeout_s: float):
     (LavaResult, per layer (T, N, n) spikes, deployed process count)."""
     from types import SimpleNamespace
 
-    from imsnn_lava.backends.fused import build as network, runner
+    from imsnn_lava.backends.fused import build as network
+    from imsnn_lava.backends.fused import runner
     from imsnn_lava.backends.host.proc.recorder.process import Recorder
     from imsnn_lava.backends.host.wire import unpack_words
 
@@ -186,12 +187,13 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
     args = ap.parse_args(argv)
 
-    from imsnn_lava.numerics import counting, reference, runner
+    from imsnn_train.data.datasets import load_split_with_ids
+
     from imsnn_lava import ir as fmt
     from imsnn_lava.backends.stock import counts
     from imsnn_lava.backends.stock.lower import lower
     from imsnn_lava.backends.stock.run import run_stock
-    from imsnn_train.data.datasets import load_split_with_ids
+    from imsnn_lava.numerics import counting, reference, runner
 
     model = fmt.read(args.model)
     cfg = json.loads(model.config_json or "{}").get("train", {})
