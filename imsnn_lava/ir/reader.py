@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imsnn_lava import filekinds
 from imsnn_lava.errors import ModelFileError
 from imsnn_lava.ir import fixed_point as fp
 from imsnn_lava.ir.h5safe import H5Reader, check_global_heaps
@@ -38,6 +39,7 @@ def read(path: str | Path) -> ModelFile:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
+    filekinds.expect(path, filekinds.MODEL, ModelFileError)  # a checkpoint, a NIR graph, ...
     check_global_heaps(path)
     try:
         f = h5py.File(path, "r")
