@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--from",
         dest="from_dir",
         metavar="DIR",
-        help="a folder holding the files, each plain or as <file>.gz; tried first",
+        help="a folder holding the files, each plain or as <file>.gz; tried first (default: "
+        "none, only the cache and the download sources)",
     )
     fetch.add_argument("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
     fetch.set_defaults(func=_fetch)
