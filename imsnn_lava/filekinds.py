@@ -38,7 +38,6 @@ ZIP_SIGNATURE = b"PK\x03\x04"
 PICKLE_PROTOCOLS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 SNIFF_BYTES = 4096
 MAX_JSON_SNIFF = 64 << 20  # results of a 10k-sample run are a few MB; larger: not sniffed
-MODEL_FORMAT = "imsnn-model"  # ir.nodes.FORMAT_NAME (not imported: ir pulls in numpy)
 RESULT_FORMAT = "imsnn-result"
 
 
@@ -62,9 +61,7 @@ def _hdf5_kind(path: Path) -> str | None:
 
         check_global_heaps(path)
         with h5py.File(path, "r") as f:
-            if f.attrs.get("format") in (MODEL_FORMAT, MODEL_FORMAT.encode()):
-                return MODEL
-            keys = set(f.keys())
+            keys = set(f.keys())  # member names only: no attribute or data is converted
     except Exception:  # noqa: BLE001 - a damaged file: the command's reader says what is wrong
         return None
     if "node" in keys and "version" in keys:
