@@ -9,7 +9,8 @@ its per-layer energy split by event kind under the loihi profile), metrics/CONFI
 training config: dataset, layers, T, encoding, synapse, gate, activity_l1; the layer shapes
 of the test evaluation) and results.json (agreement, wall time, spikes per layer). From them:
 
-- per layer, Lava's counts per sample are recovered exactly from the energy split:
+- per layer, Lava's counts per sample are recovered exactly from the energy split (each a mean
+  of integers over num_samples, so rounded to a multiple of 1 / num_samples):
   synops = synop_pj / E_synop, spikes = spike_pj / E_spike, and with neuron updates
   N = T x neurons, active = (neuron_pj - E_idle N) / (E_active - E_idle), idle = N - active;
   the script checks the recovered spikes against results.json and summary.json;
@@ -43,6 +44,12 @@ def _energy_layers_pj(row: dict) -> list[dict]:
                                    if k.endswith("_uj")}} for x in row["energy_layers_uj"]]
 
 
+def _mean(value: float, n: int) -> float:
+    """A mean over n samples of integer counts is a multiple of 1/n: the recovered value, freed
+    of the float error of the energy products (so a rebuild of a rebuilt report is identical)."""
+    return round(value * n) / n
+
+
 def _layers(row: dict, metrics: dict, energies: dict, steps: int) -> list[dict]:
     synapse = metrics["config"]["model"]["synapse"]
     shapes = {x["name"]: x for x in metrics["test"]["layers"]}
@@ -52,13 +59,14 @@ def _layers(row: dict, metrics: dict, energies: dict, steps: int) -> list[dict]:
     for e in _energy_layers_pj(row):
         shape = shapes[e["name"]]
         updates = steps * shape["neurons"]
-        active = (e["neuron_pj"] - e_idle * updates) / (e_act - e_idle)
-        spikes = e["spike_pj"] / e_spk
+        n = row["num_samples"]
+        active = _mean((e["neuron_pj"] - e_idle * updates) / (e_act - e_idle), n)
+        spikes = _mean(e["spike_pj"] / e_spk, n)
         out.append({"name": e["name"], "kind": shape["kind"], "synapse": synapse,
                     "neurons": shape["neurons"], "fan_in": shape["fan_in"],
                     "spikes_per_sample": spikes,
                     "spikes_per_neuron": spikes / shape["neurons"],
-                    "synops_per_sample": e["synop_pj"] / e_syn,
+                    "synops_per_sample": _mean(e["synop_pj"] / e_syn, n),
                     "neuron_updates_per_sample": updates,
                     "active_updates_per_sample": active,
                     "idle_updates_per_sample": updates - active})
