@@ -13,15 +13,15 @@ imsnn data fetch mnist
 
 for model in baseline imsnn; do
     step "2/5 train demo_${model} (784-200-10, 1 epoch on 20000 images)"
-    imsnn train --config "deploy/configs/demo_${model}.toml" --out "$OUT/$model" --resume
+    imsnn train --config "deploy/configs/demo_${model}.toml" -o "$OUT/$model" --resume
     step "3/5 export demo_${model} to Loihi fixed point"
     imsnn export "$OUT/$model/checkpoint.pt" -o "$OUT/$model.h5" --fixed-point
     imsnn verify "$OUT/$model.h5"
     step "4/5 quantized PyTorch evaluation and Lava simulation of demo_${model} ($N test images)"
     imsnn evaluate "$OUT/$model/checkpoint.pt" --fixed-point -n "$N" \
-        --json "$OUT/$model-torch-fixed.json"
+        -o "$OUT/$model-torch-fixed.json"
     imsnn simulate "$OUT/$model.h5" --fixed-point -n "$N" --replicas 10 \
-        --json "$OUT/$model-lava.json"
+        -o "$OUT/$model-lava.json"
 done
 
 step "5/5 compare"

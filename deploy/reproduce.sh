@@ -36,15 +36,15 @@ for c in "${CONFIGS[@]}"; do
     echo "=== $c"
     if [ ! -f "$run/metrics.json" ]; then
         start=$SECONDS
-        imsnn train --config "deploy/configs/$c.toml" --out "$run" --resume --no-progress \
+        imsnn train --config "deploy/configs/$c.toml" -o "$run" --resume --no-progress \
             "${overrides[@]}"
         echo $((SECONDS - start)) > "$run.train_seconds"
     fi
     [ -f "$run.h5" ] || imsnn export "$run/checkpoint.pt" -o "$run.h5" --fixed-point
     [ -f "$run-torch-fixed.json" ] || imsnn evaluate "$run/checkpoint.pt" --fixed-point \
-        --no-progress --json "$run-torch-fixed.json"
+        --no-progress -o "$run-torch-fixed.json"
     [ -f "$run-lava.json" ] || imsnn simulate "$run.h5" --fixed-point -n 0 --no-progress \
-        --json "$run-lava.json"
+        -o "$run-lava.json"
 done
 lava=()
 for c in "${CONFIGS[@]}"; do lava+=("$OUT/$c-lava.json"); done

@@ -8,8 +8,9 @@ test set), OUT/CONFIG.train_seconds (else the epochs' timings in metrics.json), 
 OUT/report/summary.json (Loihi energy). Writes
 OUT/results.md and OUT/results.json. "Lava = PyTorch fixed" is the share of samples whose
 per-layer spike counts and every event count equal the integer reference's (the quantized
-PyTorch model). Each IMSNN is compared with the plain baseline of the same
-dataset and architecture (config names <dataset>_<arch>_baseline).
+PyTorch model). Each run is compared with the baseline its training config makes it: the run
+with synapse "plain" and activity_l1 = 0 whose config has the same dataset, layers and encoding
+(never the config's name).
 """
 
 from __future__ import annotations
@@ -59,20 +60,28 @@ def collect(out: Path, configs: list[str]) -> list[dict]:
             e = energy.get(f"{name}-lava.json")
             if e:
                 row["loihi_energy_nj"] = e["energy_per_inference_nj"]
+        if metrics:
+            cfg = metrics["config"]
+            row["_setup"] = json.dumps([cfg["train"]["dataset"], cfg["model"].get("layers"),
+                                        cfg.get("encoding")], sort_keys=True)
+            row["_is_baseline"] = (cfg["model"]["synapse"] == "plain"
+                                   and not cfg["train"]["activity_l1"])
         if seconds.is_file():
             row["train_seconds"] = int(seconds.read_text().strip())
         elif metrics:  # trained outside this script: the epochs' own timings
             row["train_seconds"] = int(sum(h.get("seconds", 0) for h in metrics["history"]))
         rows.append(row)
-    by_name = {r["name"]: r for r in rows}
     for r in rows:
-        parts = r["name"].split("_")
-        base = by_name.get("_".join(parts[:2] + ["baseline"]))
+        base = next((b for b in rows if b.get("_is_baseline") and "_setup" in r
+                     and b.get("_setup") == r["_setup"]), None)
         if base and base is not r and "hidden_spikes" in r and "hidden_spikes" in base:
             r["baseline"] = base["name"]
             r["hidden_spike_reduction"] = 1 - r["hidden_spikes"] / base["hidden_spikes"]
             if "loihi_energy_nj" in r and "loihi_energy_nj" in base:
                 r["energy_ratio"] = r["loihi_energy_nj"] / base["loihi_energy_nj"]
+    for r in rows:
+        r.pop("_setup", None)
+        r.pop("_is_baseline", None)
     return rows
 
 

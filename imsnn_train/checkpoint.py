@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from imsnn_lava import filekinds
 from imsnn_lava.outputs import atomic_path
 from imsnn_train.config import ExperimentConfig, from_json, to_json
 from imsnn_train.errors import ImsnnError
@@ -45,16 +46,25 @@ def save(path: str | Path, cfg: ExperimentConfig, epoch: int, model_state: dict,
                               "previous checkpoint, if any, is unchanged") from None
 
 
+def _load_failure(exc: Exception) -> str:
+    """Why torch.load refused a file, in imsnn's words: torch's own advice (re-running with
+    weights_only=False, i.e. unpickling arbitrary code) must never reach the user."""
+    if isinstance(exc, __import__("pickle").UnpicklingError) or "weights_only" in str(exc):
+        return ("a PyTorch file holding Python objects besides tensors and plain values; "
+                "imsnn never unpickles objects, so it is not loaded (not an imsnn checkpoint)")
+    return "not a readable checkpoint (truncated, damaged, or not a PyTorch file)"
+
+
 def load(path: str | Path) -> dict:
     """Returns the payload with `config` (ExperimentConfig) and `history` (list) decoded."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
+    filekinds.expect(path, filekinds.CHECKPOINT, CheckpointError)  # a model file, a JSON, ...
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types on corrupt files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise CheckpointError(f"{path}: {_load_failure(exc)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: field 'format': expected '{FORMAT}'")
     if payload.get("version") != VERSION:

@@ -18,7 +18,9 @@ import sys
 import threading
 from contextlib import contextmanager
 
+from imsnn_lava import __version__
 from imsnn_lava.commands import COMMAND_MODULES as DEPLOY_COMMANDS
+from imsnn_lava.commands.common import suggest
 from imsnn_train.commands import COMMAND_MODULES as TRAIN_COMMANDS
 from imsnn_train.errors import ImsnnError
 
@@ -26,7 +28,7 @@ EXIT_OK = 0
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130: Ctrl-C (SIGINT)
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143: SIGTERM
-EPILOG = f"""exit status: {EXIT_OK} success; 1 a check failed (verify, simulate: Lava disagrees
+EXIT_EPILOG = f"""exit status: {EXIT_OK} success; 1 a check failed (verify, simulate: Lava disagrees
 with the reference); {EXIT_ERROR} error (message on stderr); {EXIT_INTERRUPTED} interrupted by
 Ctrl-C (SIGINT); {EXIT_TERMINATED} stopped by SIGTERM. Both signals stop cleanly: no half-written
 file is left, training keeps its last complete checkpoint (continue with --resume), and every
@@ -64,13 +66,26 @@ def sigterm_as_interrupt():
     finally:
         signal.signal(signal.SIGTERM, previous)
 
+USAGE_EPILOG = """The usual path (what `make demo` runs):
+  imsnn data fetch mnist
+  imsnn train --config deploy/configs/demo_imsnn.toml -o runs/demo/imsnn
+  imsnn export runs/demo/imsnn/checkpoint.pt -o runs/demo/imsnn.h5 --fixed-point
+  imsnn verify runs/demo/imsnn.h5
+  imsnn simulate runs/demo/imsnn.h5 -n 500 -o runs/demo/imsnn-lava.json
+  imsnn report runs/demo/*-lava.json -o runs/demo/report
+
+imsnn COMMAND --help shows each command's options and examples."""
+
+EPILOG = USAGE_EPILOG + "\n\n" + EXIT_EPILOG
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imsnn",
         description="Train ISI-modulated spiking networks and deploy them bit-exactly in Lava.",
-        epilog=EPILOG,
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"imsnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     data, *deploy = DEPLOY_COMMANDS
@@ -82,14 +97,35 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
-    for subparser in sub.choices.values():
-        if subparser.epilog is None:
-            subparser.epilog = EPILOG
+    for subparser in sub.choices.values():  # every command's help ends with the exit codes
+        subparser.epilog = (subparser.epilog + "\n\n" if subparser.epilog else "") + EXIT_EPILOG
     return parser
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _unknown_command(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """"imsnn: unknown command 'X'; did you mean 'Y'?" for a first word that is no command."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not words or argv[0].startswith("-"):
+        return None
+    names = _subcommands(parser)
+    if words[0] in names:
+        return None
+    return (f"imsnn: unknown command '{words[0]}'{suggest(words[0], names)} "
+            f"(commands: {', '.join(names)}; imsnn --help)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    unknown = _unknown_command(parser, argv)
+    if unknown:
+        print(unknown, file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         with sigterm_as_interrupt():

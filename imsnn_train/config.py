@@ -7,13 +7,17 @@ Overrides use dotted paths: `train.epochs=3 model.isi.gate=full`.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from imsnn_lava import filekinds
 from imsnn_train.errors import ConfigError
+
+SUGGESTION_CUTOFF = 0.6  # difflib similarity below which no "did you mean" is offered
 
 SYNAPSES = ("isi", "plain")
 GATES = ("selective", "full", "none")
@@ -233,14 +237,23 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     return value
 
 
+def _did_you_mean(key: str, names: set[str], path: str) -> str:
+    """" (did you mean 'model.isi.gate'?)" for an unknown key close to a known one."""
+    close = difflib.get_close_matches(str(key), sorted(names), n=1, cutoff=SUGGESTION_CUTOFF)
+    if not close:
+        return ""
+    return f" (did you mean '{path + '.' if path else ''}{close[0]}'?)"
+
+
 def _from_dict(cls: type, data: dict, path: str = "") -> Any:
     hints = get_type_hints(cls)
     names = {f.name for f in fields(cls)}
     unknown = set(data) - names
     if unknown:
+        hints_text = "".join(_did_you_mean(k, names, path) for k in sorted(unknown))
         raise ConfigError(
-            f"{path or 'config'}: unknown field(s) {sorted(unknown)}; expected some of "
-            f"{sorted(names)}"
+            f"{path or 'config'}: unknown field(s) {sorted(unknown)}{hints_text}; expected some "
+            f"of {sorted(names)}"
         )
     kwargs = {}
     for f in fields(cls):
@@ -274,6 +287,7 @@ def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Exper
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    filekinds.expect(path, filekinds.CONFIG, ConfigError)  # a checkpoint, a model file, ...
     try:
         if path.suffix == ".json":
             data = json.loads(raw)

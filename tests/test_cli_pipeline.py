@@ -73,11 +73,23 @@ def test_train_export_evaluate_verify_simulate(trained):
         assert row["neuron_updates_per_sample"] == 12 * row["neurons"]
         assert row["active_updates_per_sample"] + row["idle_updates_per_sample"] == \
             pytest.approx(row["neuron_updates_per_sample"])
+    # what the run is, as the report pairs runs: the same fields from evaluate and simulate
+    for result in (lava, torch_fixed):
+        assert result["name"] == "demo_imsnn" and result["synapse"] == "isi"
+        assert result["activity_l1"] == 0.0 and result["gate"] == "selective"
+        assert result["encoding"] == {"num_steps": 12, "max_rate": 0.5, "seed": 0}
+        assert [x["neurons"] for x in result["network"]["layers"]] == [row["neurons"]
+                                                                      for row in lava["layers"]]
+    assert torch_fixed["precision"] == "fixed" and torch_fixed["num_steps"] == 12
+    assert lava["raster"]["label"] == lava["labels"][0]
+    assert lava["raster"]["prediction"] == lava["predictions"][0]
     # and `imsnn report` costs it with energy and draws its figures
     report = trained / "report"
     imsnn("report", sim, "-o", report)
     summary = json.loads((report / "summary.json").read_text())
     assert summary["runs"][0]["energy_per_inference_nj"] > 0
+    assert summary["runs"][0]["energy_per_inference_uj"] == pytest.approx(
+        summary["runs"][0]["energy_per_inference_nj"] / 1e3)
     for png in ("energy.png", "isi_histograms.png", "raster_00_demo_imsnn.png"):
         assert (report / png).stat().st_size > 1000, png
 

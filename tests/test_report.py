@@ -73,7 +73,7 @@ def test_full_report_from_fixtures(tmp_path):
     assert set(images) == {
         "accuracy.png", "spikes_per_layer.png", "synops_per_layer.png", "energy.png",
         "isi_histograms.png", "raster_00_mnist_baseline.png", "raster_01_mnist_imsnn.png",
-        "accuracy_vs_spikes.png"}
+        "accuracy_vs_spikes.png", "accuracy_vs_energy.png"}
     for name in images:
         assert "/" not in name and not name.startswith(".")  # relative, next to the page
         _check_png(out_dir / name)
@@ -176,7 +176,7 @@ def test_custom_and_cmos_profiles(tmp_path):
     row = out.summary["runs"][0]
     assert row["energy_profile"] == "flat"
     assert row["energy_per_inference_nj"] == pytest.approx((239520 + 660) / 1e3)
-    assert "flat energy/inference (nJ)" in out.table
+    assert "flat energy/inference (uJ)" in out.table
     assert "all of it" in (tmp_path / "a" / "index.html").read_text()
     cmos = build_report([IMSNN], tmp_path / "b", profile="cmos45_ann")
     assert cmos.summary["runs"][0]["energy_per_inference_nj"] == pytest.approx(
@@ -294,7 +294,7 @@ def test_command_prints_table_and_writes(tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "mnist_baseline" in out and "mnist_imsnn" in out
-    assert "loihi energy/inference (nJ)" in out and "baseline" in out
+    assert "loihi energy/inference (uJ)" in out and "baseline" in out
     assert "Davies" in out and "leaves out: static (leakage) power" in out
     assert f"report: {tmp_path / 'r' / 'index.html'}" in out
     assert (tmp_path / "r" / "index.html").is_file()

@@ -70,3 +70,37 @@ def test_collect_compares_with_the_baseline_of_the_same_dataset_and_architecture
     assert "| mnist_dense_imsnn | 2 | 97.00% | 96.00% | 96.00% | 50.00% of samples | " \
            "100.0 / 50.0 / 10.0 | -85.0% | 205 | 1.50 uJ | 10 min | 12 s |" in md
     assert "| baseline |" in md[2] and md[4].endswith("| n/a | n/a |")
+
+
+COMMITTED = sorted((REPO / "bench" / "results").glob("reproduce*/runs"))
+
+
+@pytest.mark.parametrize("runs", COMMITTED, ids=[p.parent.name for p in COMMITTED])
+def test_rebuilt_committed_results_reproduce_the_committed_table(runs):
+    """bench/rebuild_results.py recovered each run's Lava counts from the committed summary:
+    costed again, they give the committed results.json's energy and spikes (which were
+    computed from the original, uncommitted simulate results); the report pairs each run with
+    the baseline its config makes it (plain, no L1, same dataset and architecture)."""
+    from imsnn_lava.analysis import energy as en
+    from imsnn_lava.analysis.report.runs import _make_runs
+    from imsnn_lava.analysis.runresult import load_result
+
+    table = {r["name"]: r for r in json.loads((runs.parent / "results.json").read_text())["runs"]}
+    paths = sorted(runs.glob("*-lava.json"))
+    assert {p.name.removesuffix("-lava.json") for p in paths} == set(table)
+    prof = en.load_profile("loihi")
+    datas = [load_result(p) for p in paths]
+    for data in datas:
+        want = table[data["name"]]
+        got = en.energy_per_inference(data["layers"], prof)["total_pj"] / 1e3
+        assert got == pytest.approx(want["loihi_energy_nj"], rel=1e-9)
+        spikes = [x["spikes_per_sample"] for x in data["layers"]]
+        assert spikes == pytest.approx(list(want["spikes_per_layer"].values()), abs=1e-3)
+        assert data["activity_l1"] == want["activity_l1"] and data["accuracy"] == \
+            want["lava_fixed_accuracy"]
+    for run in _make_runs([str(p) for p in paths], datas):
+        ref = run.reference
+        assert ref is not None and ref.synapse == "plain" and ref.activity_l1 == 0.0
+        assert ref.dataset == run.dataset and ref.setup() == run.setup()
+        if run.synapse == "plain" and run.activity_l1 == 0.0:
+            assert ref is run

@@ -144,8 +144,9 @@ def test_merged_shards_equal_the_unsharded_run(model_files, mnist_test, capsys):
     capsys.readouterr()
     assert _imsnn("merge", out / "s1.json", out / "o2.json", out / "s3.json", "-o", bad) == 2
     assert "model_sha256" in capsys.readouterr().err
-    assert _imsnn("simulate", path, "-n", 9, "--shard", "2/3", "--json", out / "f2.json",
-                  "--no-progress") == 0
+    # simulate runs a file's own precision by default: --float asks for the other one
+    assert _imsnn("simulate", path, "--float", "-n", 9, "--shard", "2/3", "--json",
+                  out / "f2.json", "--no-progress") == 0
     capsys.readouterr()
     assert _imsnn("merge", out / "s1.json", out / "f2.json", out / "s3.json", "-o", bad) == 2
     assert "fixed_point" in capsys.readouterr().err

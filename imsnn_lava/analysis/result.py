@@ -41,22 +41,32 @@ def model_sha256(path: str | Path) -> str:
 
 
 def model_meta(model: ModelFile) -> dict:
-    """name and synapse (from the model's config JSON), the network's layers."""
+    """What a run is, from its model file: name, synapse, gate and activity_l1 (from the
+    model's config JSON), the network's layers, T and the encoding. The report pairs runs with
+    their baselines on these fields (never on names)."""
     try:
         cfg = json.loads(model.config_json or "{}")
     except json.JSONDecodeError:
         cfg = {}
-    kinds = {layer.synapse for layer in model.layers}
-    synapse = (cfg.get("model") or {}).get("synapse") if len(kinds) == 1 else "mixed"
+    model_cfg, train_cfg = cfg.get("model") or {}, cfg.get("train") or {}
+    synapse = model_cfg.get("synapse")
     if synapse is None:
-        synapse = kinds.pop()
+        kinds = {layer.synapse for layer in model.layers}
+        synapse = kinds.pop() if len(kinds) == 1 else "mixed"
+    enc = model.encoding
     meta = {"synapse": synapse,
             "model_precision": model.precision,
             "num_steps": model.num_steps,
+            "encoding": {"num_steps": int(enc.num_steps), "max_rate": float(enc.max_rate),
+                         "seed": int(enc.seed)},
             "network": {"input_neurons": int(np.prod(model.input_shape)),
                         "layers": [LayerInfo.of(layer).to_dict() for layer in model.layers]}}
     if cfg.get("name"):
         meta["name"] = str(cfg["name"])
+    if "activity_l1" in train_cfg:  # absent: a model file not written by imsnn export
+        meta["activity_l1"] = float(train_cfg["activity_l1"])
+    if synapse != "plain" and (model_cfg.get("isi") or {}).get("gate"):
+        meta["gate"] = str(model_cfg["isi"]["gate"])
     return meta
 
 
@@ -104,6 +114,9 @@ def build_payload(model: ModelFile, lava_result, labels: np.ndarray, ref: dict,
     })
     if lava_result.raster is not None and len(sample_ids):
         payload["raster"] = raster_json(model, lava_result.raster, int(sample_ids[0]))
+        # the rastered sample is the first one: its true and predicted class
+        payload["raster"].update(label=int(labels[0]),
+                                 prediction=int(np.asarray(lava_result.predictions)[0]))
     return finish(payload)
 
 

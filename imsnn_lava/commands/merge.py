@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import argparse
 
+from imsnn_lava.commands.common import add_command, add_output
+
 
 def register(sub) -> None:
-    p = sub.add_parser("merge", help="join `imsnn simulate --shard` results into one",
-                       description="Join the JSON results of the shards of one `imsnn simulate` "
-                                   "selection into the result of the whole selection (the same "
-                                   "predictions, counts, means and distributions as one run). "
-                                   "Refuses shards of different models, datasets, splits or "
-                                   "precisions, and sets with gaps or overlaps.")
-    p.add_argument("shards", nargs="+", metavar="SHARD.json")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.json")
+    p = add_command(
+        sub, "merge", help="join `imsnn simulate --shard` results into one",
+        description="Join the JSON results of the shards of one `imsnn simulate` selection into "
+                    "the result of the whole selection (the same predictions, counts, means and "
+                    "distributions as one run). Refuses shards of different models, datasets, "
+                    "splits or precisions, and sets with gaps or overlaps.",
+        examples=["imsnn simulate model.h5 -n 0 --shard 1/2 -o s1.json",
+                  "imsnn simulate model.h5 -n 0 --shard 2/2 -o s2.json",
+                  "imsnn merge s1.json s2.json -o model-lava.json"])
+    p.add_argument("shards", nargs="+", metavar="SHARD.json",
+                   help="results of imsnn simulate --shard, in any order")
+    add_output(p, what="the merged results JSON", metavar="OUT.json", required=True)
     p.set_defaults(func=_merge)
 
 

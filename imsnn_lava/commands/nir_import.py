@@ -10,25 +10,30 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from imsnn_lava.commands.common import add_command, add_output
 from imsnn_lava.errors import ImsnnError
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "import", help="NIR graph (e.g. from snnTorch) -> imsnn model file (HDF5)",
+    p = add_command(
+        sub, "import", help="NIR graph (e.g. from snnTorch) -> imsnn model file (HDF5)",
         description="Convert a feed-forward NIR graph (Input, Affine/Linear, Conv2d, Flatten, "
                     "LIF/CubaLIF/IF, Output) into an imsnn model file that `imsnn simulate` "
                     "runs in Lava. NIR carries no time step or input encoding: give them here "
                     "unless the graph's metadata has them (as `imsnn export --format nir` "
-                    "writes them).")
+                    "writes them).",
+        examples=["imsnn import snn.nir -o snn.h5 --dt 1e-4 --num-steps 25 --max-rate 0.5",
+                  "imsnn import baseline.nir -o baseline.h5 --fixed-point"])
     p.add_argument("model", metavar="MODEL.nir", help="NIR file")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.h5")
+    add_output(p, what="the model file", metavar="MODEL.h5", required=True)
     p.add_argument("--fixed-point", action="store_true",
                    help="quantize to Loihi fixed point as `imsnn export --fixed-point` does")
     p.add_argument("--dt", type=float, help="simulation step in the graph's time unit "
-                   "(snnTorch's NIR export uses 1e-4)")
-    p.add_argument("--num-steps", type=int, help="steps per sample (T) of the rate code")
-    p.add_argument("--max-rate", type=float, help="spike probability per step of a white pixel")
+                   "(snnTorch's NIR export uses 1e-4) (default: the graph's metadata)")
+    p.add_argument("--num-steps", type=int,
+                   help="steps per sample (T) of the rate code (default: the graph's metadata)")
+    p.add_argument("--max-rate", type=float, help="spike probability per step of a white pixel "
+                   "(default: the graph's metadata)")
     p.add_argument("--seed", type=int, help="seed of the rate code (default: the graph's, else 0)")
     p.set_defaults(func=_import)
 

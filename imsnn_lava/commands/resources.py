@@ -6,28 +6,28 @@ from __future__ import annotations
 import argparse
 import sys
 
-EPILOG = """examples:
-  imsnn resources runs/demo/imsnn.h5 --backend stock
-  imsnn resources runs/demo/imsnn.h5 --backend fused --target loihi2 -o resources.json
-exit codes: 0 fits the target, 2 an error or a hard limit exceeded (nothing is written)"""
+from imsnn_lava.commands.common import add_command, add_output
 
 
 def register(sub) -> None:
-    p = sub.add_parser("resources", help="neurons, synapses, memory and cores of a model file "
-                                         "on a target chip",
-                       description="Per layer (fused) or per stock population (stock: every "
-                                   "ISI layer lowered onto Lava's own processes) and in "
-                                   "total: neurons, synapses, synaptic memory, axons, fan-in, "
-                                   "fan-out, largest delay, weight bits and a core estimate, "
-                                   "checked against the target's limits.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(
+        sub, "resources", help="neurons, synapses, memory and cores of a model file on a "
+                               "target chip",
+        description="Per layer (fused) or per stock population (stock: every ISI layer "
+                    "lowered onto Lava's own processes) and in total: neurons, synapses, "
+                    "synaptic memory, axons, fan-in, fan-out, largest delay, weight bits and a "
+                    "core estimate, checked against the target's limits. A hard limit "
+                    "exceeded is an error (exit 2, nothing written).",
+        examples=["imsnn resources runs/demo/imsnn.h5",
+                  "imsnn resources runs/demo/imsnn.h5 --backend fused --target loihi2 "
+                  "-o resources.json"])
     p.add_argument("model", help="MODEL.h5 exported with --fixed-point")
     p.add_argument("--backend", choices=("fused", "stock"), default="stock",
                    help="fused: imsnn's ISI synapse processes (CPU only); stock: the lowered "
-                        "network a neurocore would run (default: %(default)s)")
+                        "network a neurocore would run")
     p.add_argument("--target", default="loihi2",
-                   help="a built-in target name or a target JSON file (default: %(default)s)")
-    p.add_argument("-o", "--output", metavar="OUT.json", help="also write the table as JSON")
+                   help="a built-in target name or a target JSON file")
+    add_output(p, what="the table as JSON", metavar="OUT.json")
     p.set_defaults(func=_resources)
 
 

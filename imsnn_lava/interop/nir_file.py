@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imsnn_lava import filekinds
 from imsnn_lava import ir as fmt
 from imsnn_lava.errors import ImsnnError
 from imsnn_lava.ir.h5safe import H5_CLASS_NAMES, check_global_heaps
@@ -203,6 +204,7 @@ def load_nir(path: str | Path):
     where = str(path)
     if not path.is_file():
         raise NIRFileError(f"{where}: no such NIR file")
+    filekinds.expect(path, filekinds.NIR, NIRFileError)  # a model file, a checkpoint, ...
     try:
         check_global_heaps(path)  # the HDF5 hang on corrupt global heaps (ir.h5safe)
     except ImsnnError as exc:

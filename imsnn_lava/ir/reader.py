@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imsnn_lava import filekinds
 from imsnn_lava.errors import ModelFileError
 from imsnn_lava.ir import consistency, digest
 from imsnn_lava.ir import fixed_point as fp
@@ -40,6 +41,7 @@ def read(path: str | Path) -> ModelFile:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
+    filekinds.expect(path, filekinds.MODEL, ModelFileError)  # a checkpoint, a NIR graph, ...
     check_global_heaps(path)
     try:
         f = h5py.File(path, "r")

@@ -3,42 +3,71 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
+from imsnn_lava.commands.common import add_command, add_output, add_progress, progress_enabled
 from imsnn_lava.outputs import ensure_writable_dir, ensure_writable_file, writing
 from imsnn_train.errors import ConfigError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a network from a config file",
-                       description="Train an IMSNN or baseline SNN. Overrides are KEY=VALUE "
-                                   "pairs with dotted keys, e.g. train.epochs=2.")
-    p.add_argument("--config", required=True, help="deploy/configs/<name>.toml")
-    p.add_argument("--out", help="run folder (default runs/<config name>)")
+    p = add_command(
+        sub, "train", help="train a network from a config file",
+        description="Train an IMSNN or baseline SNN. Overrides are KEY=VALUE pairs with dotted "
+                    "keys (e.g. train.epochs=2); --print-config shows the config they give.",
+        examples=["imsnn train --config deploy/configs/mnist_dense_imsnn.toml",
+                  "imsnn train --config deploy/configs/demo_imsnn.toml -o runs/demo/imsnn "
+                  "--resume",
+                  "imsnn train --config deploy/configs/mnist_dense_baseline.toml "
+                  "train.epochs=3 train.activity_l1=3e-4 --print-config"])
+    p.add_argument("--config", required=True, metavar="CONFIG.toml",
+                   help="training config, e.g. deploy/configs/<name>.toml")
+    add_output(p, what="the run folder (checkpoint.pt, metrics.json)", metavar="DIR",
+               old=("--out",), default="runs/<config name>")
     p.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the effective config (overrides applied) as JSON and exit; the "
+                        "output loads with --config FILE.json")
+    add_progress(p)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config overrides with dotted keys, e.g. model.isi.gate=full")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("evaluate", help="accuracy and spike counts of a checkpoint")
-    p.add_argument("checkpoint")
+    p = add_command(
+        sub, "evaluate", help="accuracy and spike counts of a checkpoint (PyTorch)",
+        description="Evaluate a checkpoint in PyTorch: accuracy and per-layer spike and event "
+                    "counts. --fixed-point runs the quantized model: exactly the integers Lava "
+                    "computes. -o writes a results JSON that imsnn report reads.",
+        examples=["imsnn evaluate runs/demo/imsnn/checkpoint.pt -n 500",
+                  "imsnn evaluate runs/demo/imsnn/checkpoint.pt --fixed-point -n 500 "
+                  "-o runs/demo/imsnn-torch-fixed.json"])
+    p.add_argument("checkpoint", metavar="CHECKPOINT.pt", help="checkpoint of imsnn train")
     p.add_argument("--dataset", choices=("mnist", "fashion-mnist"),
-                   help="default: the dataset it was trained on")
-    p.add_argument("--split", default="test", choices=("test", "val", "train"))
-    p.add_argument("-n", "--num-samples", type=int, default=0, help="first N samples (0 = all)")
+                   help="dataset (default: the one it was trained on)")
+    p.add_argument("--split", default="test", choices=("test", "val", "train"),
+                   help="which split")
+    p.add_argument("-n", "--num-samples", type=int, default=0,
+                   help="first N samples (0 = all)")
     p.add_argument("--fixed-point", action="store_true",
                    help="evaluate the quantized model: exactly the integers Lava computes")
-    p.add_argument("--json", help="write the metrics here")
+    add_output(p, what="the results JSON", metavar="RESULT.json", old=("--json",))
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the run's "
                                      "train.device); the fixed-point evaluation's integers "
                                      "do not depend on it")
-    p.add_argument("--no-progress", action="store_true")
+    add_progress(p)
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("export", help="checkpoint -> versioned model file (HDF5) or NIR graph")
-    p.add_argument("checkpoint")
-    p.add_argument("-o", "--output", required=True, help="MODEL.h5 (or MODEL.nir)")
+    p = add_command(
+        sub, "export", help="checkpoint -> versioned model file (HDF5) or NIR graph",
+        description="Write the versioned model file (HDF5) that imsnn verify and imsnn simulate "
+                    "run in Lava, with reference vectors; or a NIR graph of a plain network.",
+        examples=["imsnn export runs/demo/imsnn/checkpoint.pt -o runs/demo/imsnn.h5 "
+                  "--fixed-point",
+                  "imsnn export runs/demo/baseline/checkpoint.pt -o baseline.nir --format nir"])
+    p.add_argument("checkpoint", metavar="CHECKPOINT.pt", help="checkpoint of imsnn train")
+    add_output(p, what="the model file", metavar="MODEL.h5|MODEL.nir", required=True)
     p.add_argument("--format", choices=("h5", "nir"), default="h5",
                    help="h5: imsnn model file; nir: NIR graph of a plain (non-ISI) network "
                         "(docs/nir.md)")
@@ -54,10 +83,13 @@ def _train(args: argparse.Namespace) -> int:
     from imsnn_train.train import train
 
     cfg = config.load(args.config, args.overrides)
-    out = Path(args.out) if args.out else Path("runs") / cfg.name
+    if args.print_config:
+        print(json.dumps(config.to_dict(cfg), indent=2, sort_keys=True))
+        return 0
+    out = Path(args.output) if args.output else Path("runs") / cfg.name
     ensure_writable_dir(out, "run folder")  # before loading data or training
     with writing(out, "run folder"):
-        train(cfg, out, resume=args.resume, progress=not args.no_progress)
+        train(cfg, out, resume=args.resume, progress=progress_enabled(args))
     if int(os.environ.get("RANK", "0")) == 0:  # torchrun: the other processes say nothing
         print(f"run folder: {out}")
     return 0
@@ -75,8 +107,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from imsnn_train.evaluate import evaluate, evaluate_fixed, format_table
     from imsnn_train.export import layer_specs, to_model_file
 
-    if args.json:
-        ensure_writable_file(args.json, "metrics JSON")
+    if args.output:
+        ensure_writable_file(args.output, "results JSON")
     net, cfg, _ = load_network(args.checkpoint)
     if args.device is not None:
         from imsnn_train.config import DEVICE_PATTERN
@@ -87,7 +119,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     dataset = args.dataset or cfg.train.dataset
     images, labels, ids = _load_eval_data(dataset, args.split, args.num_samples,
                                           cfg.train.val_size)
-    progress = not args.no_progress
+    progress = progress_enabled(args)
     if args.fixed_point:
         model = to_model_file(net, cfg, fixed=True)
         metrics = evaluate_fixed(model, images, labels, ids, progress=progress)
@@ -97,16 +129,23 @@ def _evaluate(args: argparse.Namespace) -> int:
     title = (f"{cfg.name} on {dataset} {args.split} "
              f"({'fixed point' if args.fixed_point else 'float'})")
     print(format_table(metrics, title=title))
-    if args.json:
+    if args.output:
+        from imsnn_lava.analysis.result import model_meta
         from imsnn_lava.analysis.runresult import RESULT_FORMAT, RESULT_VERSION
         from imsnn_lava.outputs import write_json_atomic
 
-        with writing(args.json, "metrics JSON"):
-            write_json_atomic(Path(args.json), {"format": RESULT_FORMAT, "version": RESULT_VERSION,
-                                                "checkpoint": args.checkpoint, "dataset": dataset,
-                                                "split": args.split,
-                                                "fixed_point": args.fixed_point,
-                                                "backend": "torch", **metrics})
+        if not args.fixed_point:
+            model = to_model_file(net, cfg, fixed=False)
+        # what the run is (name, synapse, network, steps, encoding, L1 strength): from the
+        # same model metadata `imsnn simulate -o` writes, so the report pairs both alike
+        meta = model_meta(model)
+        with writing(args.output, "results JSON"):
+            write_json_atomic(Path(args.output), {
+                "format": RESULT_FORMAT, "version": RESULT_VERSION, **meta,
+                "checkpoint": args.checkpoint, "dataset": dataset, "split": args.split,
+                "fixed_point": args.fixed_point,
+                "precision": "fixed" if args.fixed_point else "float",
+                "backend": "torch", **metrics})
     return 0
 
 

@@ -13,8 +13,11 @@ Definitions used throughout:
 - total spikes/sample: hidden + output (the input spikes are listed apart: they are the encoder's,
   identical for runs with the same data and encoding);
 - synops/sample: synaptic events summed over the layers (input spikes x fan-out included);
-- a run is a baseline if "synapse" is "plain" or its name contains "baseline"; every run is
-  compared with the first baseline of the same dataset (none: n/a).
+- energy: uJ per inference, everywhere;
+- layers are compared across runs by role (input, hidden 1..k, output), not by name;
+- each run is compared with the baseline of the same dataset and architecture: the
+  plain-synapse run without activity regulariser, from the results' own fields (runs.py
+  explains the rule; `baselines` overrides it); none: n/a.
 
 numpy-free; matplotlib is imported inside the plotting functions and used through its
 object-oriented API on the Agg canvas (no pyplot, no global backend switch).
@@ -31,13 +34,13 @@ from imsnn_lava.analysis.report.page import render
 from imsnn_lava.analysis.report.plots import (
     _grouped_bars,
     _run_colors,
-    plot_acc_vs_spikes,
     plot_accuracy,
     plot_energy,
+    plot_front,
     plot_isi,
     plot_raster,
 )
-from imsnn_lava.analysis.report.runs import _cost, _make_runs, _summary_row
+from imsnn_lava.analysis.report.runs import _make_runs, _summary_row, cost_runs
 from imsnn_lava.analysis.report.tables import markdown, text_table
 from imsnn_lava.analysis.runresult import load_result
 from imsnn_lava.errors import ImsnnError
@@ -71,8 +74,11 @@ def _previous_images(summary_path: Path) -> list[str]:
 
 
 def build_report(result_paths: list[str | Path], out_dir: str | Path,
-                 profile: str | Path = "loihi") -> ReportOutput:
-    """Write index.html, the PNGs, summary.md and summary.json into `out_dir`."""
+                 profile: str | Path = "loihi",
+                 baselines: list[str] | tuple[str, ...] = ()) -> ReportOutput:
+    """Write index.html, the PNGs, summary.md and summary.json into `out_dir`. `baselines`:
+    run names (or result files) to compare the runs of their setup with, instead of the
+    automatic choice."""
     if not result_paths:
         raise ImsnnError("no result files given")
     out = prepare_out_dir(out_dir)
@@ -84,8 +90,8 @@ def build_report(result_paths: list[str | Path], out_dir: str | Path,
     ann_prof = en.load_profile(ANN_PROFILE)
     paths = [str(p) for p in result_paths]
     datas = [load_result(p) for p in paths]
-    runs = _make_runs(paths, datas)
-    _cost(runs, prof, ann_prof)
+    runs = _make_runs(paths, datas, baselines)
+    cost_runs(runs, prof, ann_prof)
     rows = [_summary_row(r, prof) for r in runs]
     colors = _run_colors(runs)
 
@@ -98,26 +104,46 @@ def build_report(result_paths: list[str | Path], out_dir: str | Path,
         else:
             pngs.append((fname, data, title, caption))
 
+    add("accuracy_vs_energy.png",
+        plot_front(runs, lambda r: r.energy_uj, f"energy per inference (uJ, {prof.name})",
+                   "Accuracy against energy per inference (up and to the left is better)"),
+        "Accuracy against energy",
+        "One panel per dataset and architecture; a line joins the runs of one model family "
+        "(synapse kind), in order of energy; rings mark the non-dominated runs (no other run "
+        "is as accurate for less energy).",
+        "No run has the counts the energy model needs: no accuracy-energy figure.")
+    add("accuracy_vs_spikes.png",
+        plot_front(runs, lambda r: r.hidden_spikes, "hidden spikes per sample",
+                   "Accuracy against hidden spikes (up and to the left is better)"),
+        "Accuracy against hidden spikes",
+        "As above, against the hidden layers' spikes per sample.", "")
+    add("energy.png", plot_energy(runs, prof), "Where the energy goes",
+        f"Energy per inference (uJ) under profile '{prof.name}', stacked by layer role (left) "
+        "and by event kind (right); the synaptic events of the input spikes are shown apart, "
+        "with their share. Dynamic energy only: see what the model leaves out below.",
+        "No run has the counts the energy model needs: no energy figure.")
     add("accuracy.png", plot_accuracy(runs, colors), "Accuracy per run",
         "Accuracy of each run; black ticks: the reference model's accuracy where recorded.", "")
     add("spikes_per_layer.png",
         _grouped_bars(runs, colors, "spikes_per_sample", "spikes per sample",
-                      "Spikes per sample per layer (error bars: std over samples)",
+                      "Spikes per sample per layer" + (
+                          " (error bars: std over samples)" if any(
+                              x.get("spikes_per_sample_std") for r in runs for x in r.layers)
+                          else ""),
                       std_key="spikes_per_sample_std"),
-        "Spikes per sample per layer", "Mean spikes per sample emitted by each layer.", "")
+        "Spikes per sample per layer",
+        "Mean spikes per sample emitted by each layer, layers matched by role.", "")
     add("synops_per_layer.png",
         _grouped_bars(runs, colors, "synops_per_sample", "synaptic events per sample",
-                      "Synaptic events per sample per layer (incoming spikes x fan-out)",
-                      log=True),
-        "Synaptic events per layer", "Synaptic events per sample arriving at each layer.",
+                      "Synaptic events per sample per layer (incoming spikes x fan-out)"),
+        "Synaptic events per layer",
+        "Synaptic events per sample arriving at each layer (hidden 1's come from the input "
+        "spikes), layers matched by role.",
         "No run records synaptic events (synops_per_sample): no synaptic-event figure.")
-    add("energy.png", plot_energy(runs, prof), "Energy per inference",
-        f"Energy per inference under profile '{prof.name}', stacked by layer (left) and by "
-        "event kind (right). Dynamic energy only: see what the model leaves out below.",
-        "No run has the counts the energy model needs: no energy figure.")
     add("isi_histograms.png", plot_isi(runs, colors), "ISI histograms",
         "Distribution of the presynaptic interspike intervals of the spikes arriving at each "
-        "layer (fraction of spikes per ISI bin).",
+        "layer (fraction of spikes per ISI bin); the last bin holds every interval of phi_max "
+        "or longer.",
         "No run records ISI histograms: no ISI figure.")
     rastered = False
     for run in runs:
@@ -125,12 +151,10 @@ def build_report(result_paths: list[str | Path], out_dir: str | Path,
         if data is not None:
             rastered = True
             add(f"raster_{run.slug()}.png", data, f"Spike raster of {run.name}",
-                f"Spikes of one sample, {run.name}, every layer.", "")
+                f"Spikes of one sample, {run.name}, every layer; the title gives its true "
+                "and predicted class.", "")
     if not rastered:
         skipped.append("No run records a spike raster: no raster figure.")
-    add("accuracy_vs_spikes.png", plot_acc_vs_spikes(runs, colors),
-        "Accuracy against hidden spikes",
-        "Accuracy against hidden spikes per sample; squares are baselines.", "")
     skipped = [s for s in skipped if s]
 
     previous_images = _previous_images(out / "summary.json")

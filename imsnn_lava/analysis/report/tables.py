@@ -19,6 +19,9 @@ def _ratio_text(row: dict, key: str) -> str:
     return f"{v:.3f}x ({(v - 1) * 100:+.0f}%)"
 
 
+ENERGY_UNIT = "uJ"  # the one energy unit of the report: microjoules per inference
+ENERGY_HEADER = f"energy/inference ({ENERGY_UNIT})"
+
 TABLE_COLUMNS = (
     ("run", lambda r: r["name"]),
     ("dataset", lambda r: r["dataset"] or NA),
@@ -27,14 +30,15 @@ TABLE_COLUMNS = (
     ("hidden spikes/sample", lambda r: _f(r["hidden_spikes_per_sample"])),
     ("total spikes/sample", lambda r: _f(r["total_spikes_per_sample"])),
     ("synops/sample", lambda r: _f(r["synops_per_sample"], ",.0f")),
-    ("energy/inference (nJ)", lambda r: _f(r["energy_per_inference_nj"], ",.1f")),
+    (ENERGY_HEADER, lambda r: _f(r["energy_per_inference_uj"], ",.3f")),
     ("hidden spikes vs baseline", lambda r: _ratio_text(r, "hidden_spikes_vs_baseline")),
     ("energy vs baseline", lambda r: _ratio_text(r, "energy_vs_baseline")),
+    ("compared with", lambda r: r["reference_baseline"] or NA),
 )
 
 
 def _header(profile: en.Profile) -> list[str]:
-    return [h if h != "energy/inference (nJ)" else f"{profile.name} energy/inference (nJ)"
+    return [h if h != ENERGY_HEADER else f"{profile.name} {ENERGY_HEADER}"
             for h, _ in TABLE_COLUMNS]
 
 
@@ -61,7 +65,9 @@ def markdown(rows: list[dict], profile: en.Profile, ann_profile: en.Profile) -> 
     for r in rows:
         out.append("| " + " | ".join(_md_escape(fn(r)) for _, fn in TABLE_COLUMNS) + " |")
     out += ["", "Hidden spikes: all layers but the output; total: hidden + output (input "
-            "excluded). A run is compared with the first baseline of its dataset.", "",
+            "excluded). Energy in uJ per inference. A run is compared with the plain-synapse "
+            "run without activity regulariser of the same dataset and architecture (layer "
+            "shapes, T, encoding), read from the results' fields; n/a: no such run.", "",
             f"## Energy model: {_md_escape(profile.name)}", "", f"Source: {profile.citation}", "",
             "Energies per event (pJ): " + ", ".join(
                 f"{k} {v:g}" for k, v in profile.energies_pj.items()), "",
