@@ -20,7 +20,7 @@ for model in baseline imsnn; do
     step "4/5 quantized PyTorch evaluation and Lava simulation of demo_${model} ($N test images)"
     imsnn evaluate "$OUT/$model/checkpoint.pt" --fixed-point -n "$N" \
         -o "$OUT/$model-torch-fixed.json"
-    imsnn simulate "$OUT/$model.h5" --fixed-point -n "$N" --replicas 10 \
+    imsnn simulate "$OUT/$model.h5" --fixed-point -n "$N" --replicas 10 --lowered-counts \
         -o "$OUT/$model-lava.json"
 done
 
