@@ -63,20 +63,10 @@ def _status(field: str) -> int:
 
 
 def children() -> list[int]:
-    """Live (not zombie) descendants of this process, the resource tracker excluded."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z":
-            table[int(entry)] = (int(fields[1]), b"resource_tracker" in cmd)
+    """Live (not zombie) descendants of this process, the resource tracker excluded (the
+    process table of tests/lava_helpers.py)."""
+    table = {pid: (ppid, "resource_tracker" in cmd)
+             for pid, ppid, _, state, cmd in _helpers().proc_table() if state != "Z"}
     out, todo = [], [os.getpid()]
     while todo:
         parent = todo.pop()

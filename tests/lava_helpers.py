@@ -115,3 +115,20 @@ def proc_table() -> list[tuple[int, int, int, str, str]]:
         except (OSError, IndexError, ValueError):
             continue
     return out
+
+
+def train_here(config_path, overrides, out):
+    """Train a config in this process, quietly, keeping torch's thread count as it was;
+    returns (out, metrics)."""
+    import torch
+
+    from imsnn_train import config
+    from imsnn_train.train import train
+
+    cfg = config.load(config_path, overrides)
+    threads = torch.get_num_threads()
+    try:
+        metrics = train(cfg, out, progress=False, log=lambda *_: None)
+    finally:
+        torch.set_num_threads(threads)
+    return out, metrics

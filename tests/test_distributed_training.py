@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import lava_helpers as H  # tests/lava_helpers.py; conftest.py puts tests/ on sys.path
 import pytest
 import torch
 from lava_helpers import proc_table
@@ -76,17 +77,7 @@ def _comparable(metrics: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory, mnist_test):
-    from imsnn_train import config
-    from imsnn_train.train import train
-
-    cfg = config.load(CONFIG, OVERRIDES)
-    out = tmp_path_factory.mktemp("single")
-    threads = torch.get_num_threads()
-    try:
-        metrics = train(cfg, out, progress=False, log=lambda *_: None)
-    finally:
-        torch.set_num_threads(threads)
-    return out, metrics
+    return H.train_here(CONFIG, OVERRIDES, tmp_path_factory.mktemp("single"))
 
 
 @pytest.fixture(scope="module")

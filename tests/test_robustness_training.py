@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+import lava_helpers as H  # tests/lava_helpers.py; conftest.py puts tests/ on sys.path
 import pytest
 import torch
 
@@ -46,17 +47,7 @@ def _env() -> dict:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, mnist_test):
     """The same config trained in this process without interruption."""
-    from imsnn_train import config
-    from imsnn_train.train import train
-
-    cfg = config.load(CONFIG, OVERRIDES)
-    out = tmp_path_factory.mktemp("uninterrupted")
-    threads = torch.get_num_threads()
-    try:
-        metrics = train(cfg, out, progress=False, log=lambda *_: None)
-    finally:
-        torch.set_num_threads(threads)
-    return out, metrics
+    return H.train_here(CONFIG, OVERRIDES, tmp_path_factory.mktemp("uninterrupted"))
 
 
 def _kill_during_epoch_2(out: Path, sig: int = signal.SIGKILL,
@@ -64,7 +55,9 @@ def _kill_during_epoch_2(out: Path, sig: int = signal.SIGKILL,
     """Start `imsnn train`, send `sig` (SIGKILL) to its process group once its progress bar
     shows a batch of epoch 2 done (the epoch-1 checkpoint is then on disk); check its exit
     status and return its stderr."""
-    proc = subprocess.Popen(_imsnn("train", "--config", CONFIG, "--out", out, *OVERRIDES),
+    # --progress: stdout is not a terminal, and the progress bar is how the test sees epoch 2
+    proc = subprocess.Popen(_imsnn("train", "--config", CONFIG, "--out", out, "--progress",
+                                   *OVERRIDES),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True, env=_env())
     seen = bytearray()
