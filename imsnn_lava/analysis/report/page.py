@@ -41,7 +41,11 @@ def render(runs: list[Run], rows: list[dict], images: list[tuple[str, str, str]]
           "Energy: uJ per inference. Each run is compared with the baseline of its dataset "
           "and architecture (layer shapes, T, encoding): the plain-synapse run without "
           "activity regulariser, as the result files record them (never the run names); "
-          "&quot;n/a&quot; where no such run is among the inputs. Italics mark baselines.</p>"]
+          "&quot;n/a&quot; where no such run is among the inputs. Italics mark baselines. "
+          "Stock-lowered energy: the same run lowered onto Lava's stock processes (what a "
+          "Loihi neurocore can run; imsnn simulate --backend stock or --lowered-counts), "
+          "its ISI units' share beside it; the energy column before it counts the layers' own "
+          "events only and leaves the ISI bookkeeping out.</p>"]
     h += energy_words(runs)
 
     h += ["<h2>Figures</h2>"]

@@ -41,6 +41,8 @@ class Run:
     cmos_snn: dict | None = None
     ann: dict | None = None
     ann_error: str | None = None
+    lowered: dict | None = None  # the profile's energy of the stock-lowered network
+    lowered_units_share: float | None = None  # its ISI units' share
     reference: Run | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -262,6 +264,13 @@ def cost_runs(runs: list[Run], profile: en.Profile, ann_profile: en.Profile) -> 
             run.notes.append(f"equivalent ANN n/a: {exc}")
         else:
             run.notes += [f"equivalent ANN: {n}" for n in run.ann["notes"]]
+        low = run.data.get("lowered")
+        if low:  # the stock-lowered network (imsnn simulate --backend stock | --lowered-counts)
+            run.lowered = en.energy_per_inference(low["layers"], profile)
+            units = sum(c["total_pj"] for r, c in zip(low["layers"], run.lowered["layers"])
+                        if r.get("role") == "isi-unit")
+            run.lowered_units_share = units / run.lowered["total_pj"] \
+                if run.lowered["total_pj"] else 0.0
 
 
 _cost = cost_runs  # the name build_report used before
@@ -316,5 +325,9 @@ def _summary_row(run: Run, profile: en.Profile) -> dict:
         "total_spikes_vs_baseline": _vs_reference(run, lambda r: r.total_spikes),
         "synops_vs_baseline": _vs_reference(run, lambda r: r.synops),
         "energy_vs_baseline": _vs_reference(run, lambda r: r.energy_uj),
+        "lowered_energy_per_inference_uj": None if run.lowered is None
+        else _uj(run.lowered["total_pj"]),
+        "lowered_isi_units_share": run.lowered_units_share,
+        "lowered_neurons": (run.data.get("lowered") or {}).get("neurons"),
         "notes": list(dict.fromkeys(run.notes)),
     }

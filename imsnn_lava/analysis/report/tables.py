@@ -33,6 +33,10 @@ TABLE_COLUMNS = (
     (ENERGY_HEADER, lambda r: _f(r["energy_per_inference_uj"], ",.3f")),
     ("hidden spikes vs baseline", lambda r: _ratio_text(r, "hidden_spikes_vs_baseline")),
     ("energy vs baseline", lambda r: _ratio_text(r, "energy_vs_baseline")),
+    ("stock-lowered energy (uJ)", lambda r: _f(r.get("lowered_energy_per_inference_uj"),
+                                                 ",.3f")),
+    ("ISI units' share", lambda r: _f(None if r.get("lowered_isi_units_share") is None
+                                      else 100 * r["lowered_isi_units_share"], ".1f", "%")),
     ("compared with", lambda r: r["reference_baseline"] or NA),
 )
 
