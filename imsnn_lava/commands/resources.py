@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from imsnn_lava.backends import NAMES as BACKEND_NAMES
 from imsnn_lava.commands.common import add_command, add_output
 
 
@@ -22,7 +23,7 @@ def register(sub) -> None:
                   "imsnn resources runs/demo/imsnn.h5 --backend fused --target loihi2 "
                   "-o resources.json"])
     p.add_argument("model", help="MODEL.h5 exported with --fixed-point")
-    p.add_argument("--backend", choices=("fused", "stock"), default="stock",
+    p.add_argument("--backend", choices=BACKEND_NAMES, default="stock",
                    help="fused: imsnn's ISI synapse processes (CPU only); stock: the lowered "
                         "network a neurocore would run")
     p.add_argument("--target", default="loihi2",

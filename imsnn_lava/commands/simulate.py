@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from imsnn_lava.backends import NAMES as BACKEND_NAMES
 from imsnn_lava.commands.common import (
     add_command,
     add_output,
@@ -36,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("-n", "--num-samples", type=int, default=100,
                    help="first N samples (0 = all)")
     add_precision(p)
-    p.add_argument("--backend", choices=("fused", "stock"), default="fused",
+    p.add_argument("--backend", choices=BACKEND_NAMES, default="fused",
                    help="fused: imsnn's ISI synapse processes (CPU only); stock: every ISI "
                         "layer lowered onto Lava's own processes, as a neurocore would run it "
                         "(fixed point only; slower)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from imsnn_lava.backends import NAMES as BACKEND_NAMES
 from imsnn_lava.commands.common import add_command, add_precision, resolve_precision
 
 
@@ -21,7 +22,7 @@ def register(sub) -> None:
                   "imsnn verify runs/demo/imsnn.h5 --backend stock"])
     p.add_argument("model", metavar="MODEL.h5", help="model file of imsnn export or imsnn import")
     add_precision(p)
-    p.add_argument("--backend", choices=("fused", "stock"), default="fused",
+    p.add_argument("--backend", choices=BACKEND_NAMES, default="fused",
                    help="fused: imsnn's ISI synapse processes; stock: Lava's own processes "
                         "(fixed-point files)")
     p.add_argument("--timeout", type=float, default=300.0,

@@ -23,7 +23,6 @@ from imsnn_lava.runtime import guard
 
 DEFAULT_CHUNK_STEPS = 1000
 PROGRESS_UPDATES = 25  # a run is cut into at least this many chunks (when it has the periods)
-BACKENDS = ("fused", "stock")
 
 
 @dataclass
