@@ -27,6 +27,7 @@ LR_SCHEDULES = ("constant", "cosine")
 LAYER_KINDS = ("dense", "conv")
 DATASETS = ("mnist", "fashion-mnist")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+SIGMA_MIN = 0.1  # learned sigma (model.isi.learn_mu_sigma) is kept at least this wide
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,14 @@ class ISIConfig:
     sigma_lo: float = 1.0
     sigma_hi: float = 6.0
     gate: str = "selective"
+    # Scale of the gradient the gate passes to phi (0 = the `none` ablation, 1 = the method).
+    gate_strength: float = 1.0
+    # Warm-up: epoch e < gate_warmup_epochs uses gate_strength * e / gate_warmup_epochs, a
+    # blend from `none` (epoch 0) to the full gate; 1 = gate engaged from the second epoch.
+    gate_warmup_epochs: int = 0
+    # method.md's optional extension: mu and sigma learned with w (Adam, same learning rate;
+    # sigma kept >= SIGMA_MIN after each step). Off: drawn once and fixed.
+    learn_mu_sigma: bool = False
     # Initial gain of ISI layers' w, to match the baseline's initial firing (method.md 6).
     # "auto": 1 / mean Gaussian factor over synapses and ISI bins 1..phi_max.
     init_gain: str = "auto"
@@ -126,6 +135,13 @@ class ExperimentConfig:
     quant: QuantConfig = field(default_factory=QuantConfig)
 
 
+def gate_strength(isi: ISIConfig, epoch: int) -> float:
+    """The gate's strength in (0-based) training epoch `epoch`, warm-up included."""
+    if epoch < isi.gate_warmup_epochs:
+        return isi.gate_strength * epoch / isi.gate_warmup_epochs
+    return isi.gate_strength
+
+
 def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     """Check ranges and choices; raise ConfigError naming the field."""
 
@@ -156,6 +172,9 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     need(0.0 <= n.dv <= 1.0, "model.neuron.dv", "in [0, 1]", n.dv)
     need(n.vth > 0, "model.neuron.vth", "> 0", n.vth)
     need(isi.phi_max >= 1, "model.isi.phi_max", ">= 1", isi.phi_max)
+    need(isi.gate_strength >= 0, "model.isi.gate_strength", ">= 0", isi.gate_strength)
+    need(isi.gate_warmup_epochs >= 0, "model.isi.gate_warmup_epochs", ">= 0",
+         isi.gate_warmup_epochs)
     need(1 <= isi.c0 <= isi.phi_max, "model.isi.c0", "in [1, phi_max]", isi.c0)
     need(0 < isi.sigma_lo <= isi.sigma_hi, "model.isi.sigma_lo/sigma_hi",
          "0 < sigma_lo <= sigma_hi", (isi.sigma_lo, isi.sigma_hi))

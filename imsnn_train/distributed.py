@@ -87,7 +87,8 @@ def barrier(group: Group) -> None:
 
 
 def wrap(net: torch.nn.Module, group: Group, device: torch.device) -> torch.nn.Module:
-    """net as DistributedDataParallel (mu and sigma are fixed: never re-broadcast)."""
+    """net as DistributedDataParallel (buffers, i.e. fixed mu and sigma, are never re-broadcast;
+    learned mu and sigma are parameters, averaged like w)."""
     if not group.active:
         return net
     return torch.nn.parallel.DistributedDataParallel(

@@ -2,7 +2,8 @@
 
 Every layer maps presynaptic spikes (T, B, n_in), flat and channel-major, to the synaptic input
 they cause (T, B, n_out) at the same step; the network applies Lava's one-step hand-over.
-Learnable values (w) are parameters; mu, sigma are fixed per-synapse buffers.
+Learnable values (w) are parameters; mu, sigma are fixed per-synapse buffers, or parameters
+when the config learns them (model.isi.learn_mu_sigma, method.md's optional extension).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from imsnn_train.config import ISIConfig
+from imsnn_train.config import SIGMA_MIN, ISIConfig
 from imsnn_train.functional.isi import (
     dense_tables,
     isi_conv,
@@ -34,8 +35,15 @@ def _isi_buffers(module: nn.Module, shape, isi: ISIConfig, gen: torch.Generator)
     mu = isi.mu_lo + torch.rand(shape, generator=gen, dtype=torch.float64) * (mu_hi - isi.mu_lo)
     sig = torch.rand(shape, generator=gen, dtype=torch.float64)
     sigma = isi.sigma_lo + sig * (isi.sigma_hi - isi.sigma_lo)
-    module.register_buffer("mu", mu.float())
-    module.register_buffer("sigma", sigma.float())
+    if isi.learn_mu_sigma:
+        module.mu = nn.Parameter(mu.float())
+        module.sigma = nn.Parameter(sigma.float())
+    else:
+        module.register_buffer("mu", mu.float())
+        module.register_buffer("sigma", sigma.float())
+    module.phi_max, module.c0, module.gate = isi.phi_max, isi.c0, isi.gate
+    module.gate_strength = isi.gate_strength  # the training loop sets it per epoch (warm-up)
+    module._tables = None  # (key, (G^T, R^T)): derived from mu, sigma
 
 
 class _ISIMixin:
@@ -46,14 +54,32 @@ class _ISIMixin:
         g, _ = modulation_tables(self.mu.double(), self.sigma.double(), self.phi_max)
         return float(g.mean())
 
+    @property
+    def learns_mu_sigma(self) -> bool:
+        return isinstance(self.mu, nn.Parameter)
+
+    def constrain(self) -> None:
+        """After an optimizer step: keep learned sigma >= SIGMA_MIN (a Gaussian, not a spike)."""
+        if self.learns_mu_sigma:
+            with torch.no_grad():
+                self.sigma.clamp_(min=SIGMA_MIN)
+
+    def _phi(self, s: torch.Tensor) -> torch.Tensor:
+        return isi_gate(isi_phi(isi_counter(s, self.c0), self.phi_max), self.gate,
+                        self.gate_strength)
+
     def tables(self, dtype: torch.dtype):
-        """`dense_tables` of mu, sigma as (n_out, fan_in), cached: they are fixed buffers."""
+        """`dense_tables` of mu, sigma as (n_out, fan_in): cached while they are fixed buffers,
+        built in the autograd graph every call while they are learned."""
+        rows = self.mu.shape[0]
+        if self.learns_mu_sigma and torch.is_grad_enabled():
+            return dense_tables(self.mu.to(dtype).reshape(rows, -1),
+                                self.sigma.to(dtype).reshape(rows, -1), self.phi_max)
         key = (dtype, self.mu.device, self.mu._version, self.sigma._version,
                self.mu.data_ptr(), self.sigma.data_ptr())
         if self._tables is None or self._tables[0] != key:
-            rows = self.mu.shape[0]
-            self._tables = (key, dense_tables(self.mu.to(dtype).reshape(rows, -1),
-                                              self.sigma.to(dtype).reshape(rows, -1),
+            self._tables = (key, dense_tables(self.mu.detach().to(dtype).reshape(rows, -1),
+                                              self.sigma.detach().to(dtype).reshape(rows, -1),
                                               self.phi_max))
         return self._tables[1]
 
@@ -95,12 +121,10 @@ class ISIDense(_ISIMixin, _Synapse):
         bound = 1.0 / math.sqrt(self.n_in)
         self.weight = nn.Parameter(_uniform((n_out, self.n_in), bound, gen).float())
         _isi_buffers(self, (n_out, self.n_in), isi, isi_gen)
-        self.phi_max, self.c0, self.gate = isi.phi_max, isi.c0, isi.gate
-        self._tables = None  # (key, (G^T, R^T)): derived from the fixed mu, sigma
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         t, b, _ = s.shape
-        phi = isi_gate(isi_phi(isi_counter(s, self.c0), self.phi_max), self.gate)
+        phi = self._phi(s)
         a = isi_dense(s.reshape(t * b, -1), phi.reshape(t * b, -1), self.weight,
                       self.mu, self.sigma, self.phi_max, tables=self.tables(s.dtype))
         return a.view(t, b, self.n_out)
@@ -145,13 +169,11 @@ class ISIConv2d(_ISIMixin, _Synapse):
         self.weight = nn.Parameter(_uniform(shape, 1.0 / math.sqrt(fan_in), gen).float())
         _isi_buffers(self, shape, isi, isi_gen)
         self.stride, self.padding = stride, padding
-        self.phi_max, self.c0, self.gate = isi.phi_max, isi.c0, isi.gate
-        self._tables = None
         self._index = patch_index(self.in_shape, kernel, stride, padding)
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         t, b, _ = s.shape
-        phi = isi_gate(isi_phi(isi_counter(s, self.c0), self.phi_max), self.gate)
+        phi = self._phi(s)
         if self._index.device != s.device:
             self._index = self._index.to(s.device)
         a = isi_conv(s.reshape(t * b, *self.in_shape), phi.reshape(t * b, *self.in_shape),

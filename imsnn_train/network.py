@@ -85,6 +85,18 @@ class Network(nn.Module):
                     gain = float(self.cfg.isi.init_gain)
                 layer.weight.mul_(gain)
 
+    def set_gate_strength(self, strength: float) -> None:
+        """The ISI gate's strength for the coming steps (model.isi.gate_warmup_epochs)."""
+        for layer in self.layers:
+            if layer.isi:
+                layer.gate_strength = strength
+
+    def constrain(self) -> None:
+        """After each optimizer step: keep learned ISI parameters in their valid range."""
+        for layer in self.layers:
+            if layer.isi:
+                layer.constrain()
+
     @property
     def n_in(self) -> int:
         return self.layers[0].n_in

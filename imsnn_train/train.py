@@ -20,7 +20,7 @@ from imsnn_lava.outputs import write_json_atomic
 from imsnn_lava.runtime.progress import progress_bar
 from imsnn_train import checkpoint, distributed
 from imsnn_train import device as devices
-from imsnn_train.config import ExperimentConfig, identity_json, to_dict
+from imsnn_train.config import ExperimentConfig, gate_strength, identity_json, to_dict
 from imsnn_train.errors import ConfigError
 from imsnn_train.evaluate import evaluate, format_table
 from imsnn_train.export import layer_specs
@@ -165,6 +165,8 @@ def _train(cfg, out_dir: Path, resume: bool, progress: bool, log, device, group)
 def _train_epoch(net, opt, cfg, epoch, images, labels, ids, progress, group, device) -> dict:
     t_cfg, enc = cfg.train, cfg.encoding
     net.train()
+    plain = getattr(net, "module", net)  # under DDP: the wrapped Network
+    plain.set_gate_strength(gate_strength(cfg.model.isi, epoch))
     for param_group in opt.param_groups:
         param_group["lr"] = epoch_lr(cfg, epoch)
     order = np.random.default_rng([t_cfg.seed, epoch]).permutation(len(labels))
@@ -184,6 +186,7 @@ def _train_epoch(net, opt, cfg, epoch, images, labels, ids, progress, group, dev
         opt.zero_grad(set_to_none=True)
         (loss * weight if group.active else loss).backward()
         opt.step()
+        plain.constrain()
         if weight > 0:
             n = len(idx)
             seen += n

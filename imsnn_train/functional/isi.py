@@ -10,6 +10,8 @@ weight tensor: it sums the rows of a per-bin table E[k] = w * G[k] for spiking i
 - dL/ds_i     = (dL/da @ E[k_i])_i  for every input, only when the input is a hidden layer
                 (by each row's dominant bin plus a sparse correction: functional/lut.py)
 - dL/dphi_i   = s_i (dL/da @ E'[k_i])_i, E' = w dG/dphi = E * -(k - mu) / sigma^2
+- dL/dG[k]    = (S_k^T dL/da) * w   (only when mu, sigma are learned; autograd takes it on
+                to mu, sigma through G = exp(-(k - mu)^2 / (2 sigma^2)))
 """
 
 from __future__ import annotations
@@ -76,24 +78,27 @@ def isi_phi(c: torch.Tensor, phi_max: int) -> torch.Tensor:
 
 class _Gate(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, phi: torch.Tensor, mode: str) -> torch.Tensor:
-        ctx.mode = mode
+    def forward(ctx, phi: torch.Tensor, mode: str, strength: float) -> torch.Tensor:
+        ctx.mode, ctx.strength = mode, strength
         return phi.clone()
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
+        if ctx.mode == "none" or ctx.strength == 0.0:
+            return torch.zeros_like(g), None, None
         if ctx.mode == "selective":  # descent changes phi by -lr g: keep only g <= 0 (longer ISIs)
-            return g.clamp(max=0.0), None
-        if ctx.mode == "full":
-            return g, None
-        return torch.zeros_like(g), None
+            g = g.clamp(max=0.0)
+        return (g if ctx.strength == 1.0 else g * ctx.strength), None, None
 
 
-def isi_gate(phi: torch.Tensor, mode: str) -> torch.Tensor:
-    """Identity forward; backward passes dL/dphi per mode: selective min(g, 0), full g, none 0."""
+def isi_gate(phi: torch.Tensor, mode: str, strength: float = 1.0) -> torch.Tensor:
+    """Identity forward; backward passes dL/dphi per mode: selective min(g, 0), full g, none 0,
+    times `strength` (>= 0; the config's gate strength and warm-up, method.md section 3)."""
     if mode not in GATE_MODES:
         raise ValueError(f"gate mode {mode!r}: expected one of {GATE_MODES}")
-    return _Gate.apply(phi, mode)
+    if not strength >= 0.0:
+        raise ValueError(f"gate strength {strength!r}: expected >= 0")
+    return _Gate.apply(phi, mode, float(strength))
 
 
 def _events(s: torch.Tensor, k: torch.Tensor):
@@ -114,23 +119,26 @@ class _ISIDense(torch.autograd.Function):
         k = (phi.detach() - 1).to(bin_dtype(g_t.shape[0]))
         rows, cols, idx, offsets = _events(s.detach(), k)
         a = F.embedding_bag(idx, e_t, offsets, mode="sum")  # rows of E at the events, summed
-        ctx.save_for_backward(k, g_t, r_t, e_t, rows, cols, idx)
+        ctx.save_for_backward(k, g_t, r_t, e_t, rows, cols, idx, weight)
         return a
 
     @staticmethod
     def backward(ctx, ga):
-        k, g_t, r_t, e_t, rows, cols, idx = ctx.saved_tensors
+        k, g_t, r_t, e_t, rows, cols, idx, weight = ctx.saved_tensors
         kmax, n_in, n_out = g_t.shape
         n = ga.shape[0]
         ga = ga.contiguous()
-        need_s, need_phi, need_w = ctx.needs_input_grad[:3]
-        grad_s = grad_phi = grad_w = None
-        if need_w:  # dL/dE = (events as a (K * n_in, N) selector) @ dL/da, then * G
+        need_s, need_phi, need_w, need_g = ctx.needs_input_grad[:4]
+        grad_s = grad_phi = grad_w = grad_g = None
+        if need_w or need_g:  # dL/dE = (events as a (K * n_in, N) selector) @ dL/da
             sel_t = torch.sparse_coo_tensor(torch.stack([idx, rows]),
                                             torch.ones_like(rows, dtype=ga.dtype),
                                             (kmax * n_in, n)).coalesce()
             ge = torch.sparse.mm(sel_t, ga).view(kmax, n_in, n_out)
-            grad_w = (ge * g_t).sum(0).t()
+            if need_w:
+                grad_w = (ge * g_t).sum(0).t()
+            if need_g:  # learnable mu, sigma: the table's own gradient, dL/dG = dL/dE * w
+                grad_g = ge * weight.t()[None]
         if need_s:  # dL/ds_i = dL/da . E[k_i][i]: the row's dominant bin, then corrections
             kd = dominant_bins(k)
             grad_s = torch.empty((n, n_in), dtype=ga.dtype, device=ga.device)
@@ -144,13 +152,15 @@ class _ISIDense(torch.autograd.Function):
             d_t = (e_t.view(kmax, n_in, n_out) * r_t).view(kmax * n_in, n_out)
             grad_phi = torch.zeros(k.shape, dtype=ga.dtype, device=ga.device)
             grad_phi[rows, cols] = (d_t.index_select(0, idx) * ga.index_select(0, rows)).sum(1)
-        return grad_s, grad_phi, grad_w, None, None
+        return grad_s, grad_phi, grad_w, grad_g, None
 
 
 def isi_dense(s, phi, weight, mu, sigma, phi_max: int, tables=None) -> torch.Tensor:
     """Synaptic input of an ISI dense layer for N spike vectors: s, phi (N, n_in) -> (N, n_out).
 
     tables: (G^T, R^T) of shape (K, n_in, n_out) from `dense_tables`, to reuse across calls.
+    When mu, sigma require grad (learnable) and no tables are given, the tables are built
+    differentiably and dL/dmu, dL/dsigma flow through G (R only shapes dL/dphi).
     """
     g_t, r_t = tables if tables is not None else dense_tables(mu, sigma, phi_max)
     return _ISIDense.apply(s, phi, weight, g_t, r_t)

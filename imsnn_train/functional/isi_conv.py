@@ -116,39 +116,39 @@ class _ISIConv(torch.autograd.Function):
             kernels = _kernels(e_t, weight.shape).transpose(0, 1).reshape(
                 c_out, kmax * c, *weight.shape[2:])
             a = F.conv2d(x, kernels, stride=stride, padding=padding).reshape(n, c_out, p)
-            ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, x)
+            ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, weight, x)
             return a
         a, events = _event_forward(s, k_in, e_t, index, padding)
-        ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, *events)
+        ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, weight, *events)
         return a.view(n, p, c_out).transpose(1, 2).reshape(n, c_out, p)
 
     @staticmethod
     def backward(ctx, ga):
-        s, k_in, g_t, r_t, e_t, index, *saved = ctx.saved_tensors
+        s, k_in, g_t, r_t, e_t, index, weight, *saved = ctx.saved_tensors
         (n, c, h, w), w_shape, stride, pd = ctx.geometry
         c_out = w_shape[0]
         kmax, q = g_t.shape[0], g_t.shape[1]
         p = index.shape[0]
-        need_s, need_phi, need_w = ctx.needs_input_grad[:3]
+        need_s, need_phi, need_w, need_g = ctx.needs_input_grad[:4]
+        need_ge = need_w or need_g  # dL/dE, (K, Q, C_out)
         ga_rows = ga.reshape(n, c_out, p).transpose(1, 2).reshape(n * p, c_out)
-        grad_s = grad_phi = grad_w = None
-        if ctx.one_hot and need_w:
+        grad_s = grad_phi = grad_w = grad_g = ge = None
+        if ctx.one_hot and need_ge:
             (x,) = saved
             ge = torch.nn.grad.conv2d_weight(x, (c_out, kmax * c, *w_shape[2:]),
                                              ga.reshape(n, c_out, *_out_hw(h, w, w_shape, stride,
                                                                            pd)),
                                              stride=stride, padding=pd)
             ge = ge.reshape(c_out, kmax, q).permute(1, 2, 0)
-            grad_w = (ge * g_t).sum(0).t().reshape(w_shape)
-        if need_phi or (need_w and not ctx.one_hot):
+        if need_phi or (need_ge and not ctx.one_hot):
             if ctx.one_hot:
                 _, saved = _event_forward(s, k_in, e_t, index, pd, entries_only=True)
             rows, idx, ev_of, ev_flat = saved
             ga_ev = ga_rows.index_select(0, rows)
-            if need_w and not ctx.one_hot:
+            if need_ge and not ctx.one_hot:
                 ge = torch.zeros((kmax * q, c_out), dtype=ga.dtype, device=ga.device)
                 ge.index_add_(0, idx, ga_ev)
-                grad_w = (ge.view(kmax, q, c_out) * g_t).sum(0).t().reshape(w_shape)
+                ge = ge.view(kmax, q, c_out)
             if need_phi:
                 d_t = (e_t.view(kmax, q, c_out) * r_t).view(kmax * q, c_out)
                 per_entry = (d_t.index_select(0, idx) * ga_ev).sum(1)
@@ -156,10 +156,14 @@ class _ISIConv(torch.autograd.Function):
                 flat = torch.zeros(n * c * hp * wp, dtype=ga.dtype, device=ga.device)
                 flat.index_add_(0, ev_flat.index_select(0, ev_of), per_entry)
                 grad_phi = flat.view(n, c, hp, wp)[:, :, pd:pd + h, pd:pd + w]
+        if need_w:
+            grad_w = (ge * g_t).sum(0).t().reshape(w_shape)
+        if need_g:  # learnable mu, sigma: dL/dG = dL/dE * w
+            grad_g = ge * weight.reshape(c_out, q).t()[None]
         if need_s:
             grad_s = _grad_spikes(ga, ga_rows, e_t, k_in, index, (n, c, h, w), w_shape,
                                   stride, pd)
-        return grad_s, grad_phi, grad_w, None, None, None, None, None
+        return grad_s, grad_phi, grad_w, grad_g, None, None, None, None
 
 
 def _out_hw(h: int, w: int, w_shape, stride: int, pd: int):
