@@ -73,7 +73,7 @@ def test_full_report_from_fixtures(tmp_path):
     assert set(images) == {
         "accuracy.png", "spikes_per_layer.png", "synops_per_layer.png", "energy.png",
         "isi_histograms.png", "raster_00_mnist_baseline.png", "raster_01_mnist_imsnn.png",
-        "accuracy_vs_spikes.png", "accuracy_vs_energy.png"}
+        "accuracy_vs_spikes.png", "accuracy_vs_energy.png", "accuracy_vs_synops.png"}
     for name in images:
         assert "/" not in name and not name.startswith(".")  # relative, next to the page
         _check_png(out_dir / name)
@@ -87,6 +87,44 @@ def test_full_report_from_fixtures(tmp_path):
                                                          "summary.json"}
     assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]  # no temp files left
     assert oct((out_dir / "index.html").stat().st_mode & 0o777) != oct(0o600)
+
+
+def _with_lowered(src: Path, dst: Path, scale: float) -> Path:
+    """A copy of a fixture run with a stock-lowered section: its own layers plus one ISI-unit
+    row per layer, `scale` x its spikes."""
+    data = json.loads(src.read_text())
+    rows = []
+    for i, layer in enumerate(data["layers"], start=1):
+        rows.append({**layer, "layer": i, "role": "layer"})
+        rows.append({"layer": i, "name": f"l{i}_units", "role": "isi-unit",
+                     "neurons": 4 * layer["neurons"],
+                     "spikes_per_sample": scale * layer["spikes_per_sample"],
+                     "synops_per_sample": 2 * scale * layer["spikes_per_sample"],
+                     "neuron_updates_per_sample": 4 * layer["neurons"] * 25})
+    data["lowered"] = {"format": "stock-lowered", "layers": rows}
+    dst.write_text(json.dumps(data))
+    return dst
+
+
+def test_lowered_energy_has_its_own_front_and_columns(tmp_path):
+    """Runs with stock-lowered counts get the accuracy-lowered-energy front, and the summary's
+    lowered energy is the profile's energy of the lowered rows."""
+    runs = [_with_lowered(BASELINE, tmp_path / "base.json", 0.0),
+            _with_lowered(IMSNN, tmp_path / "ims.json", 3.0)]
+    build_report(runs, tmp_path / "out")
+    images = _images(tmp_path / "out" / "index.html")
+    assert "accuracy_vs_lowered_energy.png" in images
+    _check_png(tmp_path / "out" / "accuracy_vs_lowered_energy.png")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    prof = en.load_profile("loihi")
+    for row, path in zip(summary["runs"], runs):
+        low = json.loads(path.read_text())["lowered"]["layers"]
+        expected = en.energy_per_inference(low, prof)["total_pj"] / 1e6
+        assert row["lowered_energy_per_inference_uj"] == pytest.approx(expected)
+    # without lowered counts: no such figure, and the page says why
+    build_report([BASELINE, IMSNN], tmp_path / "plain")
+    assert "accuracy_vs_lowered_energy.png" not in _images(tmp_path / "plain" / "index.html")
+    assert "--lowered-counts" in (tmp_path / "plain" / "index.html").read_text()
 
 
 def test_summary_numbers(tmp_path):

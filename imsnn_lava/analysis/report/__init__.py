@@ -112,11 +112,28 @@ def build_report(result_paths: list[str | Path], out_dir: str | Path,
         "(synapse kind), in order of energy; rings mark the non-dominated runs (no other run "
         "is as accurate for less energy).",
         "No run has the counts the energy model needs: no accuracy-energy figure.")
+    add("accuracy_vs_lowered_energy.png",
+        plot_front(runs, lambda r: r.lowered_energy_uj,
+                   f"energy per inference of the stock-lowered network (uJ, {prof.name})",
+                   "Accuracy against the stock-lowered network's energy (up and to the left "
+                   "is better)"),
+        "Accuracy against energy on stock processes",
+        "As above, with each run costed as the network of Lava's stock processes it is "
+        "lowered to for a neuromorphic chip (imsnn simulate --lowered-counts or --backend "
+        "stock): an ISI layer's detector units included.",
+        "No run has the stock-lowered network's counts (imsnn simulate --lowered-counts): no "
+        "accuracy figure for the lowered energy.")
     add("accuracy_vs_spikes.png",
         plot_front(runs, lambda r: r.hidden_spikes, "hidden spikes per sample",
                    "Accuracy against hidden spikes (up and to the left is better)"),
         "Accuracy against hidden spikes",
         "As above, against the hidden layers' spikes per sample.", "")
+    add("accuracy_vs_synops.png",
+        plot_front(runs, lambda r: r.synops, "synaptic events per sample",
+                   "Accuracy against synaptic events (up and to the left is better)"),
+        "Accuracy against synaptic events",
+        "As above, against the synaptic events per sample (incoming spikes x fan-out, every "
+        "layer).", "No run records synaptic events: no accuracy-synaptic-event figure.")
     add("energy.png", plot_energy(runs, prof), "Where the energy goes",
         f"Energy per inference (uJ) under profile '{prof.name}', stacked by layer role (left) "
         "and by event kind (right); the synaptic events of the input spikes are shown apart, "

@@ -108,6 +108,11 @@ class Run:
         return None if self.energy is None else self.energy["total_pj"] / PJ_PER_UJ
 
     @property
+    def lowered_energy_uj(self) -> float | None:
+        """Energy per inference of the stock-lowered network (None where not counted)."""
+        return None if self.lowered is None else self.lowered["total_pj"] / PJ_PER_UJ
+
+    @property
     def input_energy_share(self) -> float | None:
         """Share of the energy per inference spent on the synaptic events of the input spikes
         (the first layer's synops: the encoder's spikes x fan-out, equal for every run with the
