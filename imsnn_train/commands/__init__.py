@@ -6,4 +6,5 @@ Each module defines `register(subparsers)`, which adds its parser(s) and sets
 (torch, Lava) inside their functions, so `imsnn --help` stays fast.
 """
 
-COMMAND_MODULES = ("imsnn_train.commands.train",)  # train, evaluate, export
+COMMAND_MODULES = ("imsnn_train.commands.train",  # train, evaluate, export
+                   "imsnn_train.commands.sweep")
