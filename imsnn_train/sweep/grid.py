@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from imsnn_train.errors import ConfigError
 
 NAME_SEPARATOR = "__"  # between the base config's name and the point's values
-SAFE_CHARS = re.compile(r"[^A-Za-z0-9._=+-]")
+SAFE_CHARS = re.compile(r"[^A-Za-z0-9._=+-]+")
 MAX_NAME = 120  # longer names are cut and get a hash of the whole
 HASH_CHARS = 8
+JSON_NAME_CHARS = 40  # of a JSON value's safe form, before its hash
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ def _label(key: str, grid_keys: list[str]) -> str:
 def _safe(text: str) -> str:
     clean = SAFE_CHARS.sub("-", text)
     if clean != text:  # a JSON value: keep names distinct though their safe forms may not be
-        clean = f"{clean[:24]}-{hashlib.sha1(text.encode()).hexdigest()[:HASH_CHARS]}"
+        short = clean.strip("-")[:JSON_NAME_CHARS]
+        clean = f"{short}-{hashlib.sha1(text.encode()).hexdigest()[:HASH_CHARS]}"
     return clean
 
 
