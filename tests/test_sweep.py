@@ -221,3 +221,21 @@ def test_dry_run_lists_points_and_runs_nothing(base, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "2 point(s)" in proc.stdout and "tiny__activity_l1=1e-3" in proc.stdout
     assert "[to do]" in proc.stdout and not out.exists()
+
+
+def test_the_sweep_itself_imports_no_torch(base, tmp_path):
+    """Its steps run in their own processes: planning and the table need no torch."""
+    block = ("import importlib.abc, sys\n"
+             "class B(importlib.abc.MetaPathFinder):\n"
+             "    def find_spec(self, name, path=None, target=None):\n"
+             "        if name == 'torch' or name.startswith('torch.'):\n"
+             "            raise ImportError('torch is blocked')\n"
+             "sys.meta_path.insert(0, B())\n"
+             "from imsnn_train.cli import main\n"
+             "import imsnn_train.sweep.runner, imsnn_train.sweep.table\n"
+             "sys.exit(main(sys.argv[1:]))\n")
+    proc = subprocess.run([sys.executable, "-c", block, "sweep", "--config", str(base),
+                           "--grid", "train.activity_l1=0,1e-3", "-o", str(tmp_path / "s"),
+                           "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 point(s)" in proc.stdout
