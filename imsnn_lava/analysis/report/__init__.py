@@ -115,8 +115,7 @@ def build_report(result_paths: list[str | Path], out_dir: str | Path,
     add("accuracy_vs_lowered_energy.png",
         plot_front(runs, lambda r: r.lowered_energy_uj,
                    f"energy per inference of the stock-lowered network (uJ, {prof.name})",
-                   "Accuracy against the stock-lowered network's energy (up and to the left "
-                   "is better)"),
+                   "Accuracy against stock-lowered energy (up and to the left is better)"),
         "Accuracy against energy on stock processes",
         "As above, with each run costed as the network of Lava's stock processes it is "
         "lowered to for a neuromorphic chip (imsnn simulate --lowered-counts or --backend "
