@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
+from test_functional import _naive_conv, _naive_dense  # theta built out, checked by gradcheck
 
 from imsnn_train import config as C
-from imsnn_train.functional.isi import gaussian, isi_conv, isi_dense, isi_gate
+from imsnn_train.functional.isi import isi_conv, isi_dense, isi_gate
 from imsnn_train.network import Network
 
 pytestmark = pytest.mark.timeout(120)
@@ -92,22 +92,6 @@ def test_training_gives_each_epoch_its_gate_strength(monkeypatch, tmp_path):
 
 # ---------------------------------------------------------------------------------------------
 # learned mu and sigma
-
-
-def _naive_dense(s, phi, w, mu, sigma):
-    theta = w[None] * gaussian(phi[:, None, :], mu[None], sigma[None])
-    return (s[:, None, :] * theta).sum(-1)
-
-
-def _naive_conv(s, phi, w, mu, sigma, stride, padding):
-    c_out, _, k, _ = w.shape
-    h_out = (s.shape[2] + 2 * padding - k) // stride + 1
-    s_u = F.unfold(s, k, padding=padding, stride=stride)
-    phi_p = F.pad(phi, (padding,) * 4, value=1.0) if padding else phi
-    phi_u = F.unfold(phi_p, k, stride=stride)
-    wf, mf, sf = (x.reshape(c_out, -1)[None, :, :, None] for x in (w, mu, sigma))
-    a = (s_u[:, None] * wf * gaussian(phi_u[:, None], mf, sf)).sum(2)
-    return a.reshape(s.shape[0], c_out, h_out, -1)
 
 
 def _grads_mu_sigma(fn, w, mu, sigma, ga):
