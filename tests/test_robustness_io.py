@@ -307,6 +307,9 @@ NOT_ATOMIC_BY_DESIGN = {
         "writes into a staging folder; fetch() os.replaces verified files into the cache",
     ("imsnn_lava/data/sources.py", "provide"):
         "sources write into a staging folder; fetch() os.replaces verified files",
+    ("imsnn_train/sweep/runner.py", "run"):
+        "a sweep step's log, appended while the step runs (a stopped step's log is kept to "
+        "read; no result is ever read from it)",
 }
 
 
