@@ -385,3 +385,21 @@ def test_run_result_is_typed_and_versioned(tmp_path):
     newer.write_text(json.dumps(data))
     with pytest.raises(ImsnnError, match="field 'format'"):
         load_result(newer)
+
+
+def test_a_collapsed_run_is_left_out_of_the_fronts_only(tmp_path):
+    """A run at chance accuracy (e.g. an L1 strength that silenced the net) is not drawn in
+    the fronts, where it would squeeze the others into a corner; it stays in the table."""
+    from imsnn_lava.analysis.report.plots import at_chance
+    from imsnn_lava.analysis.report.runs import _make_runs
+
+    data = json.loads(IMSNN.read_text())
+    collapsed = tmp_path / "collapsed.json"
+    collapsed.write_text(json.dumps({**data, "name": "collapsed", "accuracy": 0.098}))
+    paths = [str(IMSNN), str(collapsed)]
+    normal, silent = _make_runs(paths, [load_result(p) for p in paths], ())
+    assert at_chance(silent) and not at_chance(normal)
+    build_report([BASELINE, IMSNN, collapsed], tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert "collapsed" in [r["name"] for r in summary["runs"]]
+    _check_png(tmp_path / "out" / "accuracy_vs_spikes.png")

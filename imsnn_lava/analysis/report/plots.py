@@ -12,6 +12,7 @@ from imsnn_lava.analysis.report.runs import PJ_PER_UJ, Run, role_names, same_set
 
 LOG_RANGE = 10.0  # values spanning more than this factor (a decade) get a log axis
 ANNOTATED_RUNS = 8  # up to this many points per panel carry their name
+CHANCE_FACTOR = 1.5  # a run below this x chance accuracy (1 / classes) is not drawn in a front
 PANEL_W, PANEL_H = 6.2, 4.4  # inches per front panel
 FAMILY_STYLE = {"plain": ("s", "#4c72b0"), "isi": ("o", "#dd8452")}
 OTHER_STYLE = ("^", "#55a868")
@@ -218,14 +219,25 @@ def non_dominated(points: list[tuple[float, float]]) -> list[bool]:
             for c, a in points]
 
 
+def at_chance(run: Run) -> bool:
+    """A collapsed run (accuracy near 1 / classes): drawn in a front, it would squeeze every
+    other point into a corner; the fronts name it instead."""
+    classes = run.layers[-1].get("neurons") if run.layers else None
+    return bool(classes) and run.accuracy < CHANCE_FACTOR / classes
+
+
 def _family_style(run: Run) -> tuple[str, str]:
     return FAMILY_STYLE.get(run.synapse or "", OTHER_STYLE)
 
 
 def plot_front(runs: list[Run], cost, xlabel: str, title: str) -> bytes | None:
     """Accuracy against a cost, one panel per dataset and architecture; a line joins the runs
-    of one model family (synapse) in cost order; rings mark the non-dominated runs."""
+    of one model family (synapse) in cost order; rings mark the non-dominated runs. Runs at
+    chance accuracy are left out and named in the panel."""
     groups = [[r for r in g if cost(r) is not None] for g in setup_groups(runs)]
+    collapsed = [[r for r in g if at_chance(r)] for g in groups]
+    groups = [[r for r in g if not at_chance(r)] for g in groups]
+    collapsed = [c for g, c in zip(groups, collapsed) if g]
     groups = [g for g in groups if g]
     if not groups:
         return None
@@ -235,7 +247,12 @@ def plot_front(runs: list[Run], cost, xlabel: str, title: str) -> bytes | None:
     axes = fig.subplots(rows_n, cols, squeeze=False).ravel()
     for ax in axes[len(groups):]:
         ax.set_visible(False)
-    for ax, group in zip(axes, groups):
+    for ax, group, left_out in zip(axes, groups, collapsed):
+        if left_out:
+            ax.text(0.01, 0.01, "not shown, at chance accuracy: " + ", ".join(
+                f"{r.name} ({r.accuracy * 100:.1f}%)" for r in left_out),
+                transform=ax.transAxes, fontsize=7, va="bottom", ha="left", in_layout=False,
+                clip_on=True)
         points = [(cost(r), r.accuracy * 100) for r in group]
         front = non_dominated(points)
         for synapse in dict.fromkeys(r.synapse for r in group):
@@ -249,9 +266,15 @@ def plot_front(runs: list[Run], cost, xlabel: str, title: str) -> bytes | None:
         ax.scatter(fx, fy, s=260, facecolors="none", edgecolors="black", linewidths=1.4,
                    label="non-dominated", zorder=4)
         if len(group) <= ANNOTATED_RUNS:
+            xs = [p[0] for p in points]
+            mid = (min(xs) + max(xs)) / 2
             for run, (x, y) in zip(group, points):
-                ax.annotate(run.name, (x, y), textcoords="offset points", xytext=(7, 6),
-                            fontsize=7)
+                # labels do not resize the panel (a long name would squeeze it), point away
+                # from the nearer edge, and are clipped to the panel
+                right = x > mid
+                ax.annotate(run.name, (x, y), textcoords="offset points",
+                            xytext=(-7 if right else 7, 6), ha="right" if right else "left",
+                            fontsize=7, in_layout=False, clip_on=True)
         log_x = _spans_decades([p[0] for p in points])
         if log_x:
             ax.set_xscale("log")
