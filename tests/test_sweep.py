@@ -33,6 +33,7 @@ num_steps = 6
 [train]
 epochs = 1
 batch_size = 50
+lr = 0.005
 train_subset = 300
 eval_subset = 100
 val_size = 100

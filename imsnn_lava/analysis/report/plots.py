@@ -233,10 +233,13 @@ def _family_style(run: Run) -> tuple[str, str]:
 def plot_front(runs: list[Run], cost, xlabel: str, title: str) -> bytes | None:
     """Accuracy against a cost, one panel per dataset and architecture; a line joins the runs
     of one model family (synapse) in cost order; rings mark the non-dominated runs. Runs at
-    chance accuracy are left out and named in the panel."""
+    chance accuracy beside runs that learned are left out and named in the panel."""
     groups = [[r for r in g if cost(r) is not None] for g in setup_groups(runs)]
-    collapsed = [[r for r in g if at_chance(r)] for g in groups]
-    groups = [[r for r in g if not at_chance(r)] for g in groups]
+    # at chance: left out of a panel where other runs learned (a panel of only such runs
+    # has nothing to squeeze and is drawn whole)
+    collapsed = [[r for r in g if at_chance(r)] if not all(map(at_chance, g)) else []
+                 for g in groups]
+    groups = [[r for r in g if r not in c] for g, c in zip(groups, collapsed)]
     collapsed = [c for g, c in zip(groups, collapsed) if g]
     groups = [g for g in groups if g]
     if not groups:
