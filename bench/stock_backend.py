@@ -103,20 +103,19 @@ class TreeMonitor:
 
 
 def run_fused(model, images, ids, replicas: int, timeout_s: float):
-    """runner.run's loop on network.build's network plus a packed Recorder per layer:
+    """runtime.execute's loop on the fused network plus a packed spike Recorder per layer
+    (spikes only: build(record=True) would also read every voltage):
     (LavaResult, per layer (T, N, n) spikes, deployed process count)."""
-    from types import SimpleNamespace
-
     from imsnn_lava.backends.fused import build as network
-    from imsnn_lava.backends.fused import runner
     from imsnn_lava.backends.host.proc.recorder.process import Recorder
-    from imsnn_lava.backends.host.wire import unpack_words
+    from imsnn_lava.backends.host.wire import per_sample, unpack_words
+    from imsnn_lava.runtime import guard
 
     t_start = time.perf_counter()
     n = len(images)
     net = network.build(model, fixed=True, replicas=replicas, num_samples=n, images=images,
                         sample_ids=ids)
-    with network.lava_logging_guard():
+    with guard.lava_logging_guard():
         recs = []
         for lif in net.neurons:
             recs.append(Recorder(shape=lif.s_out.shape, num_steps=net.total_steps, pack=True))
@@ -124,23 +123,23 @@ def run_fused(model, images, ids, replicas: int, timeout_s: float):
     per_chunk = max(1, CHUNK_STEPS // model.num_steps)
     run_s, runtime = 0.0, None
     try:
-        runtime = runner._start_runtime(net)
+        runtime = guard.start_runtime(net)
         done = 0
         while done < net.num_periods:
             k = min(per_chunk, net.num_periods - done)
             t0 = time.perf_counter()
-            runner._run_chunk(runtime, k * model.num_steps, timeout_s)
+            guard.run_chunk(runtime, k * model.num_steps, timeout_s)
             run_s += time.perf_counter() - t0
             done += k
-        result = runner._collect(net, n, run_s)
-        spikes = [runner._per_sample(unpack_words(r.data.get(), r.a_in.shape[-1]), net, n)
+        result = net.collect(n, run_s)
+        shape = (net.num_periods, net.num_steps, net.replicas)
+        spikes = [per_sample(unpack_words(r.data.get(), r.a_in.shape[-1]), shape, n)
                   for r in recs]
     finally:
         if runtime is not None:
-            runner.shutdown_runtime(runtime)
+            guard.shutdown_runtime(runtime)
         procs = len(net.processes)
-        network.release(net)
-        network.release(SimpleNamespace(processes=recs))
+        guard.release(net.processes + recs)
     result.wall_s = time.perf_counter() - t_start
     return result, spikes, procs
 
@@ -180,20 +179,22 @@ def main(argv=None) -> int:
     ap.add_argument("model")
     ap.add_argument("-n", "--num-samples", type=int, default=100)
     ap.add_argument("-o", "--output", required=True)
-    ap.add_argument("--fused-replicas", type=int, default=0, help="0: runner.auto_replicas")
+    ap.add_argument("--fused-replicas", type=int, default=0,
+                    help="0: runtime.replicas.auto_replicas")
     ap.add_argument("--stock-replicas", type=int, default=1)
     ap.add_argument("--stock-prefer", default="auto", choices=("auto", "Dense", "Sparse"),
                     help="connection kinds of the stock network (lower's `prefer`)")
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
     args = ap.parse_args(argv)
 
-    from imsnn_train.data.datasets import load_split_with_ids
-
     from imsnn_lava import ir as fmt
     from imsnn_lava.backends.stock import counts
     from imsnn_lava.backends.stock.lower import lower
     from imsnn_lava.backends.stock.run import run_stock
-    from imsnn_lava.numerics import counting, reference, runner
+    from imsnn_lava.data.datasets import load_split_with_ids
+    from imsnn_lava.numerics import counting
+    from imsnn_lava.numerics.synapse import fan_out
+    from imsnn_lava.runtime.replicas import auto_replicas
 
     model = fmt.read(args.model)
     cfg = json.loads(model.config_json or "{}").get("train", {})
@@ -202,7 +203,7 @@ def main(argv=None) -> int:
                                               limit=args.num_samples)
     n = len(labels)
     flat = images.reshape(n, -1)
-    fused_r = args.fused_replicas or runner.auto_replicas(model, n, fixed=True)
+    fused_r = args.fused_replicas or auto_replicas(model, n, fixed=True)
     load_before = os.getloadavg()
     with TreeMonitor() as mon_f:
         fused, fused_spikes, fused_procs = run_fused(model, flat, ids, fused_r, args.timeout)
@@ -239,7 +240,7 @@ def main(argv=None) -> int:
     # of Dense, non-zeros of Sparse)
     one = lower(model, replicas=1, prefer=args.stock_prefer)
     fused_neurons = sum(layer.n_out for layer in model.layers)
-    fused_synapses = int(sum(reference.fan_out(layer).sum() for layer in model.layers))
+    fused_synapses = int(sum(fan_out(layer).sum() for layer in model.layers))
     payload = {
         "bench": "stock_backend", "model": args.model,
         "model_sha256": hashlib.sha256(Path(args.model).read_bytes()).hexdigest(),
