@@ -17,10 +17,8 @@ from imsnn_train.config import SIGMA_MIN, ISIConfig
 from imsnn_train.functional.isi import (
     dense_tables,
     isi_conv,
-    isi_counter,
     isi_dense,
-    isi_gate,
-    isi_phi,
+    isi_phi_gated,
     modulation_tables,
     patch_index,
 )
@@ -65,8 +63,7 @@ class _ISIMixin:
                 self.sigma.clamp_(min=SIGMA_MIN)
 
     def _phi(self, s: torch.Tensor) -> torch.Tensor:
-        return isi_gate(isi_phi(isi_counter(s, self.c0), self.phi_max), self.gate,
-                        self.gate_strength)
+        return isi_phi_gated(s, self.c0, self.phi_max, self.gate, self.gate_strength)
 
     def tables(self, dtype: torch.dtype):
         """`dense_tables` of mu, sigma as (n_out, fan_in): cached while they are fixed buffers,

@@ -1,6 +1,6 @@
 """The ISI kernels' internal paths against the naive model (tests/test_functional.py's
 references): the conv kernel's event scatter and its one-hot convolution, and dL/ds computed
-by each row's dominant bin plus a sparse correction (functional/lut.py), in float64."""
+by each row's dominant bin, the other inputs recomputed (functional/lut.py), in float64."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(60)
 def test_isi_conv_both_kernel_paths_match_naive(path, stride, padding, phi_max, rate,
                                                 monkeypatch):
     """The conv kernel scatters spike events, or (dense inputs) convolves one-hot bins; both
-    paths, and dL/ds by dominant bin + correction, against the naive model. h = 10 with
+    paths, and dL/ds by dominant bin + recomputed inputs, against the naive model. h = 10 with
     kernel 3, stride 2 leaves the last input row unread (a remainder the transposed conv must
     pad back)."""
     import imsnn_train.functional.isi_conv as conv_mod
@@ -53,7 +53,7 @@ def test_isi_conv_both_kernel_paths_match_naive(path, stride, padding, phi_max, 
 
 
 def test_isi_dense_dominant_bin_rows_match_naive():
-    """dL/ds by each row's dominant bin plus corrections: rows with one bin, rows with many."""
+    """dL/ds by each row's dominant bin and the recomputed others: rows with one bin, rows with many."""
     gen = torch.Generator().manual_seed(21)
     phi_max = 6
     s, phi = _isi_inputs((12, 15), phi_max, gen, rate=0.2)

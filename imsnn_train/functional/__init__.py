@@ -5,6 +5,7 @@ from imsnn_train.functional.isi import (
     isi_counter,
     isi_gate,
     isi_phi,
+    isi_phi_gated,
 )
 from imsnn_train.functional.lif import LIFParams, lif_run, lif_step
 from imsnn_train.functional.surrogate import spike
@@ -15,6 +16,7 @@ __all__ = [
     "isi_counter",
     "isi_gate",
     "isi_phi",
+    "isi_phi_gated",
     "lif_run",
     "lif_step",
     "spike",

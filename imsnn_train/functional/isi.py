@@ -8,7 +8,7 @@ weight tensor: it sums the rows of a per-bin table E[k] = w * G[k] for spiking i
 
 - dL/dw       = sum_k (S_k^T dL/da) * G[k]            (S_k: spikes whose ISI bin is k)
 - dL/ds_i     = (dL/da @ E[k_i])_i  for every input, only when the input is a hidden layer
-                (by each row's dominant bin plus a sparse correction: functional/lut.py)
+                (by each row's dominant bin, the other inputs recomputed: functional/lut.py)
 - dL/dphi_i   = s_i (dL/da @ E'[k_i])_i, E' = w dG/dphi = E * -(k - mu) / sigma^2
 - dL/dG[k]    = (S_k^T dL/da) * w   (only when mu, sigma are learned; autograd takes it on
                 to mu, sigma through G = exp(-(k - mu)^2 / (2 sigma^2)))
@@ -29,14 +29,16 @@ from imsnn_train.functional.lut import (
     modulated,
     modulation_tables,
     off_dominant,
-    pair_dots,
     put_rows,
+    row_dots,
+    table_grad,
     take_rows,
+    weight_grad,
 )
 
 GATE_MODES = ("selective", "full", "none")
 __all__ = ["dense_tables", "gaussian", "isi_conv", "isi_counter", "isi_dense", "isi_gate",
-           "isi_phi", "modulation_tables", "patch_index"]
+           "isi_phi", "isi_phi_gated", "modulation_tables", "patch_index"]
 
 
 class _Counter(torch.autograd.Function):
@@ -101,6 +103,50 @@ def isi_gate(phi: torch.Tensor, mode: str, strength: float = 1.0) -> torch.Tenso
     return _Gate.apply(phi, mode, float(strength))
 
 
+class _GatedPhi(torch.autograd.Function):
+    """isi_gate(isi_phi(isi_counter(s, c0), phi_max), mode, strength) as one node: the backward
+    gates dL/dphi, masks it where the counter was clipped and runs the counter's recursion,
+    without the full-size temporaries of three nodes."""
+
+    @staticmethod
+    def forward(ctx, s: torch.Tensor, c0: int, phi_max: int, mode: str, strength: float):
+        keep = 1 - s
+        c = torch.empty_like(s)
+        c[0] = float(c0)
+        for t in range(s.shape[0] - 1):
+            torch.addcmul(torch.ones_like(c[t]), c[t], keep[t], out=c[t + 1])
+        ctx.mode, ctx.strength, ctx.phi_max = mode, strength, phi_max
+        ctx.save_for_backward(keep, c)
+        return c.clamp(max=float(phi_max))
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        keep, c = ctx.saved_tensors
+        if ctx.mode == "none" or ctx.strength == 0.0:
+            return torch.zeros_like(keep), None, None, None, None
+        g = g.clamp(max=0.0) if ctx.mode == "selective" else g.clone()
+        if ctx.strength != 1.0:
+            g.mul_(ctx.strength)
+        g.masked_fill_(c > ctx.phi_max, 0.0)  # clamp: no gradient where the counter was clipped
+        gs = torch.empty_like(keep)
+        gs[-1] = 0.0
+        for t in range(keep.shape[0] - 2, -1, -1):  # dc[t+1]/dc[t] = 1 - s[t], /ds[t] = -c[t]
+            torch.mul(c[t], g[t + 1], out=gs[t]).neg_()
+            g[t].addcmul_(g[t + 1], keep[t])
+        return gs, None, None, None, None
+
+
+def isi_phi_gated(s: torch.Tensor, c0: int, phi_max: int, mode: str,
+                  strength: float = 1.0) -> torch.Tensor:
+    """The ISI each spike of s (T, ...) carries, with the gate on its gradient: equal in value
+    and gradient to isi_gate(isi_phi(isi_counter(s, c0), phi_max), mode, strength)."""
+    if mode not in GATE_MODES:
+        raise ValueError(f"gate mode {mode!r}: expected one of {GATE_MODES}")
+    if not strength >= 0.0:
+        raise ValueError(f"gate strength {strength!r}: expected >= 0")
+    return _GatedPhi.apply(s, int(c0), int(phi_max), mode, float(strength))
+
+
 def _events(s: torch.Tensor, k: torch.Tensor):
     """The spike events of s (N, n_in) in row order: rows, cols, table rows k * n_in + col, and
     each row's first event (embedding-bag offsets)."""
@@ -130,16 +176,13 @@ class _ISIDense(torch.autograd.Function):
         ga = ga.contiguous()
         need_s, need_phi, need_w, need_g = ctx.needs_input_grad[:4]
         grad_s = grad_phi = grad_w = grad_g = None
-        if need_w or need_g:  # dL/dE = (events as a (K * n_in, N) selector) @ dL/da
-            sel_t = torch.sparse_coo_tensor(torch.stack([idx, rows]),
-                                            torch.ones_like(rows, dtype=ga.dtype),
-                                            (kmax * n_in, n)).coalesce()
-            ge = torch.sparse.mm(sel_t, ga).view(kmax, n_in, n_out)
+        if need_w or need_g:  # dL/dE: per table row, dL/da summed over its events
+            ge = table_grad(idx, rows, ga, kmax * n_in).view(kmax, n_in, n_out)
             if need_w:
-                grad_w = (ge * g_t).sum(0).t()
+                grad_w = weight_grad(ge, g_t).t()
             if need_g:  # learnable mu, sigma: the table's own gradient, dL/dG = dL/dE * w
                 grad_g = ge * weight.t()[None]
-        if need_s:  # dL/ds_i = dL/da . E[k_i][i]: the row's dominant bin, then corrections
+        if need_s:  # dL/ds_i = dL/da . E[k_i][i]: the row's dominant bin, then the others
             kd = dominant_bins(k)
             grad_s = torch.empty((n, n_in), dtype=ga.dtype, device=ga.device)
             tables = e_t.view(kmax, n_in, n_out)
@@ -147,7 +190,7 @@ class _ISIDense(torch.autograd.Function):
                 put_rows(grad_s, sel, take_rows(ga, sel) @ tables[v].t())
             r, c, kk = off_dominant(k, kd)
             if r.numel():
-                grad_s[r, c] += pair_dots(ga, r, e_t, kk * n_in + c, kd[r] * n_in + c)
+                grad_s[r, c] = row_dots(ga, r, e_t, kk * n_in + c)
         if need_phi:
             d_t = (e_t.view(kmax, n_in, n_out) * r_t).view(kmax * n_in, n_out)
             grad_phi = torch.zeros(k.shape, dtype=ga.dtype, device=ga.device)

@@ -10,8 +10,8 @@ the spike events:
 - a[n, p]  = sum over events (n, i) in patch p of E[k_i][q(p, i)]         (index_add)
 - dL/dw    = sum_k (events of bin k)^T dL/da * G[k]
 - dL/dphi  = per event sum over its patches of dL/da . E'[k][q], E' = E * -(k - mu) / sigma^2
-- dL/ds    = the transposed convolution of dL/da with E at each row's dominant bin, plus a
-             sparse correction for the inputs whose bin differs (see functional/lut.py).
+- dL/ds    = the transposed convolution of dL/da with E at each row's dominant bin; the inputs
+             whose bin differs recomputed over their patches (see functional/lut.py).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from imsnn_train.functional.lut import (
     dominant_bins,
     modulated,
     off_dominant,
-    pair_dots,
     put_rows,
+    row_dots,
     take_rows,
+    weight_grad,
 )
 
 
@@ -84,11 +85,14 @@ MNIST conv net is at 0.8%, its hidden layer at 0.15%)."""
 
 
 def _one_hot(s, k_in, kmax: int) -> torch.Tensor:
-    """(N, K * C, H, W): s in the channel block of its bin."""
+    """(N, K * C, H, W) in channels-last memory: s in the channel block of its bin (channel
+    k * C + c). Channels-last because the convolution library's weight gradient is several
+    times faster on it for these shapes (many samples, few channels)."""
     n, c, h, w = s.shape
-    x = torch.zeros((n, kmax, c * h * w), dtype=s.dtype, device=s.device)
-    x.scatter_(1, k_in.long().unsqueeze(1), s.reshape(n, 1, -1))
-    return x.view(n, kmax * c, h, w)
+    x = torch.zeros((n, h * w, kmax, c), dtype=s.dtype, device=s.device)
+    x.scatter_(2, k_in.view(n, c, 1, h * w).permute(0, 3, 2, 1).long(),
+               s.reshape(n, c, 1, h * w).permute(0, 3, 2, 1))
+    return x.view(n, h, w, kmax * c).permute(0, 3, 1, 2)
 
 
 def _kernels(e_t: torch.Tensor, w_shape) -> torch.Tensor:
@@ -157,7 +161,7 @@ class _ISIConv(torch.autograd.Function):
                 flat.index_add_(0, ev_flat.index_select(0, ev_of), per_entry)
                 grad_phi = flat.view(n, c, hp, wp)[:, :, pd:pd + h, pd:pd + w]
         if need_w:
-            grad_w = (ge * g_t).sum(0).t().reshape(w_shape)
+            grad_w = weight_grad(ge, g_t).t().reshape(w_shape)
         if need_g:  # learnable mu, sigma: dL/dG = dL/dE * w
             grad_g = ge * weight.reshape(c_out, q).t()[None]
         if need_s:
@@ -190,8 +194,8 @@ def _event_forward(s, k_in, e_t, index, padding: int, entries_only: bool = False
 
 
 def _grad_spikes(ga, ga_rows, e_t, k_in, index, in_shape, w_shape, stride, pd):
-    """dL/ds (N, C, H, W): a transposed convolution per dominant bin, then the correction of
-    the inputs in another bin, summed over the patches each lands in."""
+    """dL/ds (N, C, H, W): a transposed convolution per dominant bin, then the inputs in
+    another bin recomputed, summed over the patches each lands in."""
     n, c, h, w = in_shape
     c_out = w_shape[0]
     p, q = index.shape
@@ -207,13 +211,14 @@ def _grad_spikes(ga, ga_rows, e_t, k_in, index, in_shape, w_shape, stride, pd):
                                                   stride=stride, padding=pd,
                                                   output_padding=extra))
     r, col, k = off_dominant(k_in, kd)
-    if r.numel():
+    if r.numel():  # the inputs in another bin: dL/da . E[k] summed over their patches, anew
         inv = _patches_of(index, c * (h + 2 * pd) * (w + 2 * pd))
         which, entry = _expand(inv, _unpadded(c, h, w, pd, ga.device).index_select(0, col))
-        qq = entry % q
-        vals = pair_dots(ga_rows, r[which] * p + torch.div(entry, q, rounding_mode="floor"),
-                         e_t, k[which] * q + qq, kd[r[which]] * q + qq)
-        grad_s.view(-1).index_add_(0, (r * (c * h * w) + col)[which], vals)
+        vals = row_dots(ga_rows, r[which] * p + torch.div(entry, q, rounding_mode="floor"),
+                        e_t, k[which] * q + entry % q)
+        sums = torch.zeros(r.shape[0], dtype=ga.dtype, device=ga.device).index_add_(0, which,
+                                                                                    vals)
+        grad_s.view(-1)[r * (c * h * w) + col] = sums
     return grad_s
 
 
