@@ -53,7 +53,7 @@ def test_isi_conv_both_kernel_paths_match_naive(path, stride, padding, phi_max, 
 
 
 def test_isi_dense_dominant_bin_rows_match_naive():
-    """dL/ds by each row's dominant bin and the recomputed others: rows with one bin, rows with many."""
+    """dL/ds by each row's dominant bin, the others recomputed: rows with one bin, with many."""
     gen = torch.Generator().manual_seed(21)
     phi_max = 6
     s, phi = _isi_inputs((12, 15), phi_max, gen, rate=0.2)
