@@ -7,7 +7,7 @@ never builds the patch matrix: it starts from the input spike events and lists t
 entries each one lands in (`_patches_of`), so the forward pass, dL/dw and dL/dphi cost follow
 the spike events:
 
-- a[n, p]  = sum over events (n, i) in patch p of E[k_i][q(p, i)]         (index_add)
+- a[n, p]  = sum over events (n, i) in patch p of E[k_i][q(p, i)]   (embedding bags)
 - dL/dw    = sum_k (events of bin k)^T dL/da * G[k]
 - dL/dphi  = per event sum over its patches of dL/da . E'[k][q], E' = E * -(k - mu) / sigma^2
 - dL/ds    = the transposed convolution of dL/da with E at each row's dominant bin; the inputs
@@ -28,6 +28,7 @@ from imsnn_train.functional.lut import (
     off_dominant,
     put_rows,
     row_dots,
+    table_grad,
     take_rows,
     weight_grad,
 )
@@ -135,8 +136,9 @@ class _ISIConv(torch.autograd.Function):
         p = index.shape[0]
         need_s, need_phi, need_w, need_g = ctx.needs_input_grad[:4]
         need_ge = need_w or need_g  # dL/dE, (K, Q, C_out)
-        ga_rows = ga.reshape(n, c_out, p).transpose(1, 2).reshape(n * p, c_out)
         grad_s = grad_phi = grad_w = grad_g = ge = None
+        if need_phi or need_s or (need_ge and not ctx.one_hot):  # dL/da per output row (n, p)
+            ga_rows = ga.reshape(n, c_out, p).transpose(1, 2).reshape(n * p, c_out)
         if ctx.one_hot and need_ge:
             (x,) = saved
             ge = torch.nn.grad.conv2d_weight(x, (c_out, kmax * c, *w_shape[2:]),
@@ -148,14 +150,11 @@ class _ISIConv(torch.autograd.Function):
             if ctx.one_hot:
                 _, saved = _event_forward(s, k_in, e_t, index, pd, entries_only=True)
             rows, idx, ev_of, ev_flat = saved
-            ga_ev = ga_rows.index_select(0, rows)
             if need_ge and not ctx.one_hot:
-                ge = torch.zeros((kmax * q, c_out), dtype=ga.dtype, device=ga.device)
-                ge.index_add_(0, idx, ga_ev)
-                ge = ge.view(kmax, q, c_out)
+                ge = table_grad(idx, rows, ga_rows, kmax * q).view(kmax, q, c_out)
             if need_phi:
                 d_t = (e_t.view(kmax, q, c_out) * r_t).view(kmax * q, c_out)
-                per_entry = (d_t.index_select(0, idx) * ga_ev).sum(1)
+                per_entry = row_dots(ga_rows, rows, d_t, idx)
                 hp, wp = h + 2 * pd, w + 2 * pd
                 flat = torch.zeros(n * c * hp * wp, dtype=ga.dtype, device=ga.device)
                 flat.index_add_(0, ev_flat.index_select(0, ev_of), per_entry)
@@ -177,7 +176,7 @@ def _out_hw(h: int, w: int, w_shape, stride: int, pd: int):
 def _event_forward(s, k_in, e_t, index, padding: int, entries_only: bool = False):
     """The patch entries of the input spike events: rows n * P + p, table rows k * Q + q, the
     event of each entry and the events' flat padded positions; and, unless entries_only, a
-    (N * P, C_out) summed from them."""
+    (N * P, C_out) summed from them (then the entries come sorted by row)."""
     n, c, h, w = s.shape
     p, q = index.shape
     n_pix = c * (h + 2 * padding) * (w + 2 * padding)
@@ -186,11 +185,13 @@ def _event_forward(s, k_in, e_t, index, padding: int, entries_only: bool = False
     ev_of, entry = _expand(_patches_of(index, n_pix), ev_pix)
     rows = ev_n[ev_of] * p + torch.div(entry, q, rounding_mode="floor")
     idx = k_in[ev_n, ev_in].long()[ev_of] * q + entry % q
-    events = (rows, idx, ev_of, ev_n * n_pix + ev_pix)
     if entries_only:
-        return None, events
-    a = torch.zeros((n * p, e_t.shape[1]), dtype=e_t.dtype, device=e_t.device)
-    return a.index_add_(0, rows, e_t.index_select(0, idx)), events
+        return None, (rows, idx, ev_of, ev_n * n_pix + ev_pix)
+    order = torch.argsort(rows, stable=True)  # entries by output row: one embedding bag each
+    rows, idx, ev_of = rows[order], idx[order], ev_of[order]
+    counts = torch.bincount(rows, minlength=n * p)
+    a = F.embedding_bag(idx, e_t, torch.cumsum(counts, 0) - counts, mode="sum")
+    return a, (rows, idx, ev_of, ev_n * n_pix + ev_pix)
 
 
 def _grad_spikes(ga, ga_rows, e_t, k_in, index, in_shape, w_shape, stride, pd):
