@@ -96,6 +96,40 @@ def _one_hot(s, k_in, kmax: int) -> torch.Tensor:
     return x.view(n, h, w, kmax * c).permute(0, 3, 1, 2)
 
 
+ONE_HOT_CHUNK_BYTES = 1 << 21
+"""The one-hot input is built, convolved and (in backward) rebuilt a slice of samples at a
+time, each slice at most this many bytes: a slice stays in memory the allocator reuses, where
+one tensor for the whole batch (60 MB on the MNIST conv net) is fresh memory every step, and
+its page faults cost more than rebuilding it."""
+
+
+def _sample_chunks(n: int, bytes_per_sample: int):
+    step = max(1, ONE_HOT_CHUNK_BYTES // max(bytes_per_sample, 1))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def _one_hot_forward(s, k_in, kernels, kmax: int, stride: int, padding: int) -> torch.Tensor:
+    """conv2d of the one-hot input with kernels (C_out, K * C, kh, kw), slice by slice."""
+    n, c, h, w = s.shape
+    out = [F.conv2d(_one_hot(s[sl], k_in[sl], kmax), kernels, stride=stride, padding=padding)
+           for sl in _sample_chunks(n, kmax * c * h * w * s.element_size())]
+    return torch.cat(out) if len(out) > 1 else out[0]
+
+
+def _one_hot_weight_grad(s, k_in, ga4, w_shape, kmax: int, stride: int,
+                         padding: int) -> torch.Tensor:
+    """dL/dE as conv weights (C_out, K * C, kh, kw): the weight gradient of the one-hot
+    convolution, summed slice by slice."""
+    n, c, h, w = s.shape
+    shape = (w_shape[0], kmax * c, *w_shape[2:])
+    ge = None
+    for sl in _sample_chunks(n, kmax * c * h * w * s.element_size()):
+        part = torch.nn.grad.conv2d_weight(_one_hot(s[sl], k_in[sl], kmax), shape, ga4[sl],
+                                           stride=stride, padding=padding)
+        ge = part if ge is None else ge.add_(part)
+    return ge
+
+
 def _kernels(e_t: torch.Tensor, w_shape) -> torch.Tensor:
     """E as conv weights (K, C_out, C, kh, kw) (a view of e_t)."""
     c_out, c, kh, kw = w_shape
@@ -117,11 +151,10 @@ class _ISIConv(torch.autograd.Function):
         ctx.geometry = (s.shape, weight.shape, stride, padding)
         ctx.one_hot = n_events > ONE_HOT_DENSITY * s.numel() * kmax
         if ctx.one_hot:
-            x = _one_hot(s, k_in, kmax)
             kernels = _kernels(e_t, weight.shape).transpose(0, 1).reshape(
                 c_out, kmax * c, *weight.shape[2:])
-            a = F.conv2d(x, kernels, stride=stride, padding=padding).reshape(n, c_out, p)
-            ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, weight, x)
+            a = _one_hot_forward(s, k_in, kernels, kmax, stride, padding).reshape(n, c_out, p)
+            ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, weight)
             return a
         a, events = _event_forward(s, k_in, e_t, index, padding)
         ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, weight, *events)
@@ -140,11 +173,8 @@ class _ISIConv(torch.autograd.Function):
         if need_phi or need_s or (need_ge and not ctx.one_hot):  # dL/da per output row (n, p)
             ga_rows = ga.reshape(n, c_out, p).transpose(1, 2).reshape(n * p, c_out)
         if ctx.one_hot and need_ge:
-            (x,) = saved
-            ge = torch.nn.grad.conv2d_weight(x, (c_out, kmax * c, *w_shape[2:]),
-                                             ga.reshape(n, c_out, *_out_hw(h, w, w_shape, stride,
-                                                                           pd)),
-                                             stride=stride, padding=pd)
+            ga4 = ga.reshape(n, c_out, *_out_hw(h, w, w_shape, stride, pd))
+            ge = _one_hot_weight_grad(s, k_in, ga4, w_shape, kmax, stride, pd)
             ge = ge.reshape(c_out, kmax, q).permute(1, 2, 0)
         if need_phi or (need_ge and not ctx.one_hot):
             if ctx.one_hot:
