@@ -146,7 +146,7 @@ class _ISIConv(torch.autograd.Function):
         p, q = index.shape
         e_t = modulated(g_t, weight.reshape(c_out, q))
         s, phi = s.detach(), phi.detach()
-        k_in = (phi - 1).reshape(n, -1).to(bin_dtype(kmax))
+        k_in = phi.reshape(n, -1).to(bin_dtype(kmax), copy=True).sub_(1)
         n_events = int(torch.count_nonzero(s))
         ctx.geometry = (s.shape, weight.shape, stride, padding)
         ctx.one_hot = n_events > ONE_HOT_DENSITY * s.numel() * kmax
