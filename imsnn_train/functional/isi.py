@@ -162,7 +162,7 @@ class _ISIDense(torch.autograd.Function):
     def forward(ctx, s, phi, weight, g_t, r_t):
         """g_t, r_t: the modulation tables transposed, (K, n_in, n_out)."""
         e_t = modulated(g_t, weight)
-        k = phi.detach().to(bin_dtype(g_t.shape[0]), copy=True).sub_(1)  # bins, without a float temporary
+        k = phi.detach().to(bin_dtype(g_t.shape[0]), copy=True).sub_(1)
         rows, cols, idx, offsets = _events(s.detach(), k)
         a = F.embedding_bag(idx, e_t, offsets, mode="sum")  # rows of E at the events, summed
         ctx.save_for_backward(k, g_t, r_t, e_t, rows, cols, idx, weight)
