@@ -9,9 +9,9 @@ bench/results/train_step_time.json with the machine's facts.
     python bench/train_step_time.py [--threads 1] [--repeats 15] [--quick] [--device cpu]
         [--kernels-from COMMIT]
 
---kernels-from adds, for each IMSNN, a copy that runs the ISI kernels of an earlier commit
-(imsnn_train/functional/isi.py read with `git show`), timed interleaved with the others: a
-before/after measurement under one machine load.
+--kernels-from adds, for each IMSNN, a copy that runs the ISI dense and conv kernels of an
+earlier commit (imsnn_train/functional/ read with `git show`), timed interleaved with the
+others: a before/after measurement of the kernels under one machine load.
 
 Target (issue): IMSNN <= 2x the baseline, dense 784-500-10.
 """
@@ -82,14 +82,39 @@ def machine_info(threads: int) -> dict:
 
 
 def kernels_of(commit: str) -> types.ModuleType:
-    """imsnn_train/functional/isi.py as it was at `commit` (it needs torch only)."""
+    """The ISI kernels (imsnn_train/functional/, all of it: isi.py imports its siblings) as they
+    were at `commit`, loaded as a separate package so that they run beside today's."""
     repo = Path(__file__).resolve().parents[1]
-    text = subprocess.run(["git", "-C", str(repo), "show",
-                           f"{commit}:imsnn_train/functional/isi.py"],
-                          check=True, capture_output=True, text=True).stdout
-    module = types.ModuleType(f"isi_at_{commit}")
-    exec(compile(text, f"{commit}:imsnn_train/functional/isi.py", "exec"), module.__dict__)
-    return module
+    listing = subprocess.run(["git", "-C", str(repo), "ls-tree", "--name-only", commit,
+                              "imsnn_train/functional/"],
+                             check=True, capture_output=True, text=True).stdout.split()
+    name = f"imsnn_kernels_at_{commit}"
+    package = types.ModuleType(name)
+    package.__path__ = []
+    sys.modules[name] = package
+    sources = {}
+    for path in listing:
+        if path.endswith(".py") and not path.endswith("__init__.py"):
+            text = subprocess.run(["git", "-C", str(repo), "show", f"{commit}:{path}"],
+                                  check=True, capture_output=True, text=True).stdout
+            sources[Path(path).stem] = text.replace("imsnn_train.functional.", f"{name}.")
+    pending = dict(sources)
+    while pending:  # load each file once its siblings are loaded (import order)
+        for stem, text in list(pending.items()):
+            module = types.ModuleType(f"{name}.{stem}")
+            sys.modules[module.__name__] = module
+            try:
+                exec(compile(text, f"{commit}:imsnn_train/functional/{stem}.py", "exec"),
+                     module.__dict__)
+            except (ImportError, AttributeError):
+                del sys.modules[module.__name__]
+                continue
+            setattr(package, stem, module)
+            del pending[stem]
+            break
+        else:
+            raise ImportError(f"could not load the kernels of {commit}: {sorted(pending)}")
+    return package.isi
 
 
 @contextlib.contextmanager
