@@ -6,6 +6,8 @@ an axis whose values span more than LOG_RANGE is logarithmic."""
 from __future__ import annotations
 
 import io
+import math
+import os
 
 from imsnn_lava.analysis import energy as en
 from imsnn_lava.analysis.report.runs import PJ_PER_UJ, Run, role_names, same_setup
@@ -47,6 +49,43 @@ def _run_colors(runs: list[Run]) -> dict[str, str]:
 
 def _label(run: Run) -> str:
     return f"{run.name} (baseline)" if run.is_baseline else run.name
+
+
+LABEL_CLOSE = 0.04  # labels closer than this fraction of the accuracy span alternate sides
+LABEL_CHARS = 44  # longer run names are shortened in the middle on the plots (not in tables)
+
+
+def _point_label(name: str) -> str:
+    if len(name) <= LABEL_CHARS:
+        return name
+    tail = LABEL_CHARS // 3
+    return name[:LABEL_CHARS - tail - 1] + "\u2026" + name[-tail:]
+
+
+def _annotate(ax, names, points, log_x: bool) -> None:
+    """Name every point (without the prefix all names share: the panel's title says the
+    dataset and architecture). Labels do not resize the panel (a long name would squeeze it), point
+    away from the nearer edge (on the axis's own scale), are clipped to the panel, and
+    labels at about the same accuracy alternate above and below their points."""
+    prefix = os.path.commonprefix(names)
+    prefix = prefix[:prefix.rfind("_") + 1] if len(names) > 1 else ""  # e.g. "mnist_conv_"
+    names = [name[len(prefix):] for name in names]
+    xs = [math.log10(x) if log_x and x > 0 else x for x, _ in points]
+    mid = (min(xs) + max(xs)) / 2
+    ys = [y for _, y in points]
+    close = LABEL_CLOSE * max(max(ys) - min(ys), 1e-9)
+    below, last_y, flip = set(), None, False
+    for i in sorted(range(len(points)), key=lambda i: ys[i]):
+        flip = (not flip) if last_y is not None and ys[i] - last_y < close else False
+        if flip:
+            below.add(i)
+        last_y = ys[i]
+    for i, (name, (x, y)) in enumerate(zip(names, points)):
+        right = xs[i] > mid
+        ax.annotate(_point_label(name), (x, y), textcoords="offset points",
+                    xytext=(-7 if right else 7, -13 if i in below else 6),
+                    ha="right" if right else "left", fontsize=7, in_layout=False,
+                    clip_on=True)
 
 
 def _spans_decades(values) -> bool:
@@ -268,17 +307,9 @@ def plot_front(runs: list[Run], cost, xlabel: str, title: str) -> bytes | None:
         fy = [p[1] for p, f in zip(points, front) if f]
         ax.scatter(fx, fy, s=260, facecolors="none", edgecolors="black", linewidths=1.4,
                    label="non-dominated", zorder=4)
-        if len(group) <= ANNOTATED_RUNS:
-            xs = [p[0] for p in points]
-            mid = (min(xs) + max(xs)) / 2
-            for run, (x, y) in zip(group, points):
-                # labels do not resize the panel (a long name would squeeze it), point away
-                # from the nearer edge, and are clipped to the panel
-                right = x > mid
-                ax.annotate(run.name, (x, y), textcoords="offset points",
-                            xytext=(-7 if right else 7, 6), ha="right" if right else "left",
-                            fontsize=7, in_layout=False, clip_on=True)
         log_x = _spans_decades([p[0] for p in points])
+        if len(group) <= ANNOTATED_RUNS:
+            _annotate(ax, [r.name for r in group], points, log_x)
         if log_x:
             ax.set_xscale("log")
         ax.set_xlabel(xlabel + (" (log scale)" if log_x else ""))
