@@ -22,18 +22,21 @@ pytestmark = pytest.mark.timeout(60)
 
 
 
-@pytest.mark.parametrize("path", ["events", "one_hot"])
+@pytest.mark.parametrize("path", ["events", "one_hot", "one_hot_sliced"])
 @pytest.mark.parametrize("stride,padding,phi_max,rate", [(2, 0, 8, 0.05), (1, 1, 5, 0.3),
                                                           (2, 1, 300, 0.1)])
 def test_isi_conv_both_kernel_paths_match_naive(path, stride, padding, phi_max, rate,
                                                 monkeypatch):
-    """The conv kernel scatters spike events, or (dense inputs) convolves one-hot bins; both
-    paths, and dL/ds by dominant bin + recomputed inputs, against the naive model. h = 10 with
-    kernel 3, stride 2 leaves the last input row unread (a remainder the transposed conv must
-    pad back)."""
+    """The conv kernel scatters spike events, or (dense inputs) convolves one-hot bins, whole or
+    a slice of samples at a time; every path, and dL/ds by dominant bin + recomputed inputs,
+    against the naive model. h = 10 with kernel 3, stride 2 leaves the last input row unread
+    (a remainder the transposed conv must pad back)."""
     import imsnn_train.functional.isi_conv as conv_mod
 
-    monkeypatch.setattr(conv_mod, "ONE_HOT_DENSITY", 0.0 if path == "one_hot" else 1.0)
+    monkeypatch.setattr(conv_mod, "ONE_HOT_DENSITY", 1.0 if path == "events" else 0.0)
+    if path == "one_hot_sliced":  # 3 samples per slice of 4: one full slice, one partial
+        one_sample = phi_max * 3 * 10 * 10 * torch.finfo(D).bits // 8
+        monkeypatch.setattr(conv_mod, "ONE_HOT_CHUNK_BYTES", 3 * one_sample)
     gen = torch.Generator().manual_seed(200 + stride + padding + phi_max)
     n, c_in, h, c_out, k = 4, 3, 10, 5, 3
     s, phi = _isi_inputs((n, c_in, h, h), phi_max, gen, rate=rate)
