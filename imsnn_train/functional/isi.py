@@ -41,28 +41,40 @@ __all__ = ["dense_tables", "gaussian", "isi_conv", "isi_counter", "isi_dense", "
            "isi_phi", "isi_phi_gated", "modulation_tables", "patch_index"]
 
 
+def _count(keep: torch.Tensor, c0: int) -> torch.Tensor:
+    """c[0] = c0, c[t+1] = 1 + c[t] keep[t], keep = 1 - s."""
+    c = torch.empty_like(keep)
+    c[0] = float(c0)
+    for t in range(keep.shape[0] - 1):
+        torch.addcmul(torch.ones_like(c[t]), c[t], keep[t], out=c[t + 1])
+    return c
+
+
+def _count_backward(keep: torch.Tensor, c: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """dL/ds from dL/dc = g (overwritten): dc[t+1]/dc[t] = 1 - s[t], dc[t+1]/ds[t] = -c[t]."""
+    gs = torch.empty_like(keep)
+    gs[-1] = 0.0
+    for t in range(keep.shape[0] - 2, -1, -1):
+        torch.mul(c[t], g[t + 1], out=gs[t]).neg_()
+        g[t].addcmul_(g[t + 1], keep[t])
+    return gs
+
+
 class _Counter(torch.autograd.Function):
-    """c[0] = c0, c[t+1] = 1 + c[t] (1 - s[t]), with a hand-written backward
-    (dc[t+1]/dc[t] = 1 - s[t], dc[t+1]/ds[t] = -c[t]); no per-step graph nodes."""
+    """c[0] = c0, c[t+1] = 1 + c[t] (1 - s[t]), with a hand-written backward; no per-step graph
+    nodes."""
 
     @staticmethod
     def forward(ctx, s: torch.Tensor, c0: int) -> torch.Tensor:
-        c = torch.empty_like(s)
-        c[0] = float(c0)
-        for t in range(s.shape[0] - 1):
-            torch.addcmul(torch.ones_like(c[t]), c[t], 1 - s[t], out=c[t + 1])
-        ctx.save_for_backward(s, c)
+        keep = 1 - s
+        c = _count(keep, c0)
+        ctx.save_for_backward(keep, c)
         return c
 
     @staticmethod
     def backward(ctx, gc: torch.Tensor):
-        s, c = ctx.saved_tensors
-        g = gc.clone()
-        gs = torch.zeros_like(s)
-        for t in range(s.shape[0] - 2, -1, -1):
-            torch.mul(c[t], g[t + 1], out=gs[t]).neg_()
-            g[t].addcmul_(g[t + 1], 1 - s[t])
-        return gs, None
+        keep, c = ctx.saved_tensors
+        return _count_backward(keep, c, gc.clone()), None
 
 
 def isi_counter(s: torch.Tensor, c0: int) -> torch.Tensor:
@@ -111,10 +123,7 @@ class _GatedPhi(torch.autograd.Function):
     @staticmethod
     def forward(ctx, s: torch.Tensor, c0: int, phi_max: int, mode: str, strength: float):
         keep = 1 - s
-        c = torch.empty_like(s)
-        c[0] = float(c0)
-        for t in range(s.shape[0] - 1):
-            torch.addcmul(torch.ones_like(c[t]), c[t], keep[t], out=c[t + 1])
+        c = _count(keep, c0)
         ctx.mode, ctx.strength, ctx.phi_max = mode, strength, phi_max
         ctx.save_for_backward(keep, c)
         return c.clamp(max=float(phi_max))
@@ -128,12 +137,7 @@ class _GatedPhi(torch.autograd.Function):
         if ctx.strength != 1.0:
             g.mul_(ctx.strength)
         g.masked_fill_(c > ctx.phi_max, 0.0)  # clamp: no gradient where the counter was clipped
-        gs = torch.empty_like(keep)
-        gs[-1] = 0.0
-        for t in range(keep.shape[0] - 2, -1, -1):  # dc[t+1]/dc[t] = 1 - s[t], /ds[t] = -c[t]
-            torch.mul(c[t], g[t + 1], out=gs[t]).neg_()
-            g[t].addcmul_(g[t + 1], keep[t])
-        return gs, None, None, None, None
+        return _count_backward(keep, c, g), None, None, None, None
 
 
 def isi_phi_gated(s: torch.Tensor, c0: int, phi_max: int, mode: str,
