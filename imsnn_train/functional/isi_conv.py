@@ -20,11 +20,14 @@ import torch
 import torch.nn.functional as F
 
 from imsnn_train.functional.lut import (
+    argsort_stable,
     bin_dtype,
     bin_groups,
     dense_tables,
     dominant_bins,
+    flat_nonzero,
     modulated,
+    nonzero_2d,
     off_dominant,
     put_rows,
     row_dots,
@@ -48,26 +51,34 @@ def patch_index(in_shape, kernel: int, stride: int, padding: int) -> torch.Tenso
                            (stride * sh, stride * sw, sc, sh, sw)).reshape(h_out * w_out, -1)
 
 
-def _patches_of(index: torch.Tensor, n_pixels: int) -> torch.Tensor:
-    """The inverse of `patch_index`: for every padded input pixel, the flat entries p * Q + q
-    of the patches that read it, padded with -1: shape (n_pixels, most patches per pixel)."""
+def _patches_of(index: torch.Tensor, n_pixels: int):
+    """The inverse of `patch_index`: for every padded input pixel, the output positions p and
+    kernel entries q of the patches that read it, left-aligned and padded with -1: two
+    (n_pixels, most patches per pixel) tables."""
+    q = index.shape[1]
     flat = index.reshape(-1)
     order = torch.argsort(flat, stable=True)
     counts = torch.bincount(flat, minlength=n_pixels)
     starts = torch.cumsum(counts, 0) - counts
     pixel = flat[order]
     slot = torch.arange(flat.numel(), device=flat.device) - starts[pixel]
-    inv = torch.full((n_pixels, max(int(counts.max()), 1)), -1, dtype=torch.long,
-                     device=flat.device)
-    inv[pixel, slot] = order
-    return inv
+    shape = (n_pixels, max(int(counts.max()), 1))
+    at_p = torch.full(shape, -1, dtype=torch.long, device=flat.device)
+    at_q = torch.full(shape, -1, dtype=torch.long, device=flat.device)
+    at_p[pixel, slot] = torch.div(order, q, rounding_mode="floor")
+    at_q[pixel, slot] = order % q
+    return at_p, at_q
 
 
-def _expand(inv: torch.Tensor, pixels: torch.Tensor):
-    """(which of `pixels`, patch entry p * Q + q) for every patch entry the pixels land in."""
-    cand = inv.index_select(0, pixels)
-    which, slot = torch.nonzero(cand >= 0, as_tuple=True)
-    return which, cand[which, slot]
+def _expand(patches, pixels: torch.Tensor):
+    """(which of `pixels`, output position p, kernel entry q) for every patch entry the pixels
+    land in, pixel by pixel."""
+    at_p, at_q = patches
+    cand = at_p.index_select(0, pixels)
+    flat = flat_nonzero(cand >= 0)
+    which = torch.div(flat, cand.shape[1], rounding_mode="floor")
+    slot = flat - which * cand.shape[1]
+    return which, cand.view(-1).index_select(0, flat), at_q[pixels.index_select(0, which), slot]
 
 
 def _unpadded(c: int, h: int, w: int, padding: int, device) -> torch.Tensor:
@@ -149,7 +160,7 @@ class _ISIConv(torch.autograd.Function):
         e_t = modulated(g_t, weight.reshape(c_out, q))
         s, phi = s.detach(), phi.detach()
         k_in = phi.reshape(n, -1).to(bin_dtype(kmax), copy=True).sub_(1)
-        n_events = int(torch.count_nonzero(s))
+        n_events = float(s.sum())  # s is 0/1: the sum counts the events, in one cheap pass
         ctx.geometry = (s.shape, weight.shape, stride, padding)
         ctx.one_hot = n_events > ONE_HOT_DENSITY * s.numel() * kmax
         if ctx.one_hot:
@@ -158,8 +169,9 @@ class _ISIConv(torch.autograd.Function):
             a = _one_hot_forward(s, k_in, kernels, kmax, stride, padding).reshape(n, c_out, p)
             ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, weight)
             return a
-        a, events = _event_forward(s, k_in, e_t, index, padding)
-        ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, weight, *events)
+        entries = _entries(s, k_in, index, padding, positions=ctx.needs_input_grad[1])
+        a = _event_forward(e_t, entries, n * p)
+        ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, weight, *entries)
         return a.view(n, p, c_out).transpose(1, 2).reshape(n, c_out, p)
 
     @staticmethod
@@ -180,8 +192,8 @@ class _ISIConv(torch.autograd.Function):
             ge = ge.reshape(c_out, kmax, q).permute(1, 2, 0)
         if need_phi or (need_ge and not ctx.one_hot):
             if ctx.one_hot:
-                _, saved = _event_forward(s, k_in, e_t, index, pd, entries_only=True)
-            rows, idx, ev_of, ev_flat = saved
+                saved = _entries(s, k_in, index, pd, positions=True)
+            rows, idx, at = saved
             if need_ge and not ctx.one_hot:
                 ge = table_grad(idx, rows, ga_rows, kmax * q).view(kmax, q, c_out)
             if need_phi:
@@ -189,7 +201,7 @@ class _ISIConv(torch.autograd.Function):
                 per_entry = row_dots(ga_rows, rows, d_t, idx)
                 hp, wp = h + 2 * pd, w + 2 * pd
                 flat = torch.zeros(n * c * hp * wp, dtype=ga.dtype, device=ga.device)
-                flat.index_add_(0, ev_flat.index_select(0, ev_of), per_entry)
+                flat.index_add_(0, at, per_entry)
                 grad_phi = flat.view(n, c, hp, wp)[:, :, pd:pd + h, pd:pd + w]
         if need_w:
             grad_w = weight_grad(ge, g_t).t().reshape(w_shape)
@@ -205,25 +217,29 @@ def _out_hw(h: int, w: int, w_shape, stride: int, pd: int):
     return (h + 2 * pd - w_shape[2]) // stride + 1, (w + 2 * pd - w_shape[3]) // stride + 1
 
 
-def _event_forward(s, k_in, e_t, index, padding: int, entries_only: bool = False):
-    """The patch entries of the input spike events: rows n * P + p, table rows k * Q + q, the
-    event of each entry and the events' flat padded positions; and, unless entries_only, a
-    (N * P, C_out) summed from them (then the entries come sorted by row)."""
+def _entries(s, k_in, index, padding: int, positions: bool):
+    """The patch entries of the input spike events, sorted by output row (stable): rows
+    n * P + p, table rows k * Q + q and, if `positions`, each entry's flat padded input
+    position n * pixels + i (else None)."""
     n, c, h, w = s.shape
     p, q = index.shape
     n_pix = c * (h + 2 * padding) * (w + 2 * padding)
-    ev_n, ev_in = torch.nonzero(s.reshape(n, -1), as_tuple=True)
+    ev_n, ev_in = nonzero_2d(s.reshape(n, -1).bool())
     ev_pix = _unpadded(c, h, w, padding, s.device).index_select(0, ev_in)
-    ev_of, entry = _expand(_patches_of(index, n_pix), ev_pix)
-    rows = ev_n[ev_of] * p + torch.div(entry, q, rounding_mode="floor")
-    idx = k_in[ev_n, ev_in].long()[ev_of] * q + entry % q
-    if entries_only:
-        return None, (rows, idx, ev_of, ev_n * n_pix + ev_pix)
-    order = torch.argsort(rows, stable=True)  # entries by output row: one embedding bag each
-    rows, idx, ev_of = rows[order], idx[order], ev_of[order]
-    counts = torch.bincount(rows, minlength=n * p)
-    a = F.embedding_bag(idx, e_t, torch.cumsum(counts, 0) - counts, mode="sum")
-    return a, (rows, idx, ev_of, ev_n * n_pix + ev_pix)
+    ev_of, at_p, at_q = _expand(_patches_of(index, n_pix), ev_pix)
+    rows = ev_n.index_select(0, ev_of) * p + at_p
+    order = argsort_stable(rows, n * p)  # entries by output row: one embedding bag each
+    rows, ev_of, at_q = rows[order], ev_of[order], at_q[order]
+    idx = k_in[ev_n, ev_in].long().index_select(0, ev_of) * q + at_q
+    at = (ev_n * n_pix + ev_pix).index_select(0, ev_of) if positions else None
+    return rows, idx, at
+
+
+def _event_forward(e_t, entries, n_rows: int):
+    """(N * P, C_out): per output row, the sum of E at its entries (one embedding bag each)."""
+    rows, idx, _ = entries
+    counts = torch.bincount(rows, minlength=n_rows)
+    return F.embedding_bag(idx, e_t, torch.cumsum(counts, 0) - counts, mode="sum")
 
 
 def _grad_spikes(ga, ga_rows, e_t, k_in, index, in_shape, w_shape, stride, pd):
@@ -243,15 +259,16 @@ def _grad_spikes(ga, ga_rows, e_t, k_in, index, in_shape, w_shape, stride, pd):
         put_rows(grad_s, rows, F.conv_transpose2d(take_rows(ga4, rows), kernels[v].contiguous(),
                                                   stride=stride, padding=pd,
                                                   output_padding=extra))
-    r, col, k = off_dominant(k_in, kd)
+    r, col, k, flat = off_dominant(k_in, kd)
     if r.numel():  # the inputs in another bin: dL/da . E[k] summed over their patches, anew
-        inv = _patches_of(index, c * (h + 2 * pd) * (w + 2 * pd))
-        which, entry = _expand(inv, _unpadded(c, h, w, pd, ga.device).index_select(0, col))
-        vals = row_dots(ga_rows, r[which] * p + torch.div(entry, q, rounding_mode="floor"),
-                        e_t, k[which] * q + entry % q)
+        patches = _patches_of(index, c * (h + 2 * pd) * (w + 2 * pd))
+        which, at_p, at_q = _expand(patches,
+                                    _unpadded(c, h, w, pd, ga.device).index_select(0, col))
+        vals = row_dots(ga_rows, r.index_select(0, which) * p + at_p,
+                        e_t, k.index_select(0, which) * q + at_q)
         sums = torch.zeros(r.shape[0], dtype=ga.dtype, device=ga.device).index_add_(0, which,
                                                                                     vals)
-        grad_s.view(-1)[r * (c * h * w) + col] = sums
+        grad_s.view(-1)[flat] = sums
     return grad_s
 
 

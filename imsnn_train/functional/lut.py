@@ -14,10 +14,12 @@ their dense value. That is exact, and costs about 1/K of the product over all K 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-PAIR_BLOCK = 1 << 14  # (row, input) pairs per block of `row_dots`: its temporaries stay in cache
+PAIR_BLOCK = 1 << 12  # (row, input) pairs per block of `row_dots`: its temporaries stay in cache
+# (4096 pairs of 32 floats: 15 ms for 0.5M pairs, 20 ms with 16384, one core)
 
 
 def gaussian(phi: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -50,12 +52,38 @@ def modulated(g_t: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return (g_t * weight.t()[None]).reshape(kmax * n_in, n_out)
 
 
+def flat_nonzero(mask: torch.Tensor) -> torch.Tensor:
+    """The flat indices (int64, ascending) where a tensor is nonzero. On CPU through numpy,
+    whose scan of a bool array is several times faster than torch.nonzero's (1.9 ms against
+    5.5 ms for 5.5M entries, one core)."""
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.flatnonzero(mask.contiguous().numpy()))
+    return torch.nonzero(mask.reshape(-1)).squeeze(1)
+
+
+def nonzero_2d(mask: torch.Tensor):
+    """(rows, cols) where a 2-D bool tensor is true, in row-major order (torch.nonzero's)."""
+    flat = flat_nonzero(mask)
+    rows = torch.div(flat, mask.shape[1], rounding_mode="floor")
+    return rows, flat - rows * mask.shape[1]
+
+
+def argsort_stable(key: torch.Tensor, upper: int) -> torch.Tensor:
+    """Stable argsort of integer keys in [0, upper), sorted as the narrowest integer type that
+    holds them: int16 keys sort about four times faster than int64 ones (0.7M keys, one core)."""
+    if upper <= 1 << 15:
+        key = key.to(torch.int16)
+    elif upper <= 1 << 31:
+        key = key.to(torch.int32)
+    return torch.argsort(key, stable=True)
+
+
 def table_grad(idx: torch.Tensor, rows: torch.Tensor, ga: torch.Tensor,
                n_table_rows: int) -> torch.Tensor:
     """dL/dE (n_table_rows, n_out): for every table row, the sum of ga[rows[m]] over the events
     m that read it (idx[m]). One embedding bag per table row over the events sorted by it
     (stable, so the sums run in a fixed order); rows no event read come out zero."""
-    order = torch.argsort(idx, stable=True)
+    order = argsort_stable(idx, n_table_rows)
     counts = torch.bincount(idx, minlength=n_table_rows)
     offsets = torch.cumsum(counts, 0) - counts
     return F.embedding_bag(rows.index_select(0, order), ga, offsets, mode="sum")
@@ -107,9 +135,17 @@ def put_rows(out: torch.Tensor, rows, value: torch.Tensor) -> None:
 
 
 def off_dominant(k: torch.Tensor, kd: torch.Tensor):
-    """(rows, cols, bins) of the inputs whose bin is not their row's dominant one."""
-    rows, cols = torch.nonzero(k != kd[:, None].to(k.dtype), as_tuple=True)
-    return rows, cols, k[rows, cols].long()
+    """(rows, cols, bins, flat indices) of the inputs whose bin is not their row's dominant
+    one. On CPU the comparison runs in numpy: torch's broadcast compare of uint8 rows is
+    several times slower (3.9 ms against 0.5 ms for 2400 x 2304 bins)."""
+    if k.device.type == "cpu":
+        kn = k.numpy()
+        mask = torch.from_numpy(kn != kd.numpy().astype(kn.dtype)[:, None])
+    else:
+        mask = k != kd[:, None].to(k.dtype)
+    flat = flat_nonzero(mask)
+    rows = torch.div(flat, k.shape[1], rounding_mode="floor")
+    return rows, flat - rows * k.shape[1], k.reshape(-1).index_select(0, flat).long(), flat
 
 
 def row_dots(ga: torch.Tensor, ga_rows: torch.Tensor, e_t: torch.Tensor,
@@ -119,6 +155,8 @@ def row_dots(ga: torch.Tensor, ga_rows: torch.Tensor, e_t: torch.Tensor,
     The row gathers are embedding bags of one row each, which gather short rows several times
     faster than index_select."""
     out = torch.empty(idx.shape[0], dtype=ga.dtype, device=ga.device)
+    if max(ga.shape[0], e_t.shape[0]) < 1 << 31:  # int32 indices gather a little faster
+        ga_rows, idx = ga_rows.int(), idx.int()
     for i in range(0, idx.shape[0], PAIR_BLOCK):
         sl = slice(i, i + PAIR_BLOCK)
         table_rows = F.embedding_bag(idx[sl].unsqueeze(1), e_t, mode="sum")
