@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import os
 import platform
 import statistics
@@ -117,6 +118,21 @@ def kernels_of(commit: str) -> types.ModuleType:
     return package.isi
 
 
+def _phi_first(module, kernel):
+    """`kernel` of an older commit whose synapses take phi only (no counter=): phi from that
+    commit's isi_phi_gated, as its layers computed it."""
+    if "counter" in inspect.signature(kernel).parameters:
+        return kernel
+
+    def call(s, phi, *args, counter=None, **kwargs):
+        if counter is not None:
+            steps = s.reshape(counter.steps, -1, *s.shape[1:])
+            phi = module.isi_phi_gated(steps, counter.c0, counter.phi_max, counter.gate,
+                                       counter.strength).reshape(s.shape)
+        return kernel(s, phi, *args, **kwargs)
+    return call
+
+
 @contextlib.contextmanager
 def kernels(module):
     """Run the layers' forward passes with another module's isi_dense / isi_conv (the
@@ -125,7 +141,8 @@ def kernels(module):
         yield
         return
     saved = layers_mod.isi_dense, layers_mod.isi_conv
-    layers_mod.isi_dense, layers_mod.isi_conv = module.isi_dense, module.isi_conv
+    layers_mod.isi_dense = _phi_first(module, module.isi_dense)
+    layers_mod.isi_conv = _phi_first(module, module.isi_conv)
     try:
         yield
     finally:

@@ -15,10 +15,10 @@ from torch import nn
 
 from imsnn_train.config import SIGMA_MIN, ISIConfig
 from imsnn_train.functional.isi import (
+    Counter,
     dense_tables,
     isi_conv,
     isi_dense,
-    isi_phi_gated,
     modulation_tables,
     patch_index,
 )
@@ -62,8 +62,10 @@ class _ISIMixin:
             with torch.no_grad():
                 self.sigma.clamp_(min=SIGMA_MIN)
 
-    def _phi(self, s: torch.Tensor) -> torch.Tensor:
-        return isi_phi_gated(s, self.c0, self.phi_max, self.gate, self.gate_strength)
+    def counter(self, steps: int) -> Counter:
+        """The presynaptic counter the synapse runs over `steps` steps of its input (phi is
+        not a tensor of the graph: functional/counter.py)."""
+        return Counter(self.c0, self.phi_max, self.gate, self.gate_strength, steps)
 
     def tables(self, dtype: torch.dtype):
         """`dense_tables` of mu, sigma as (n_out, fan_in): cached while they are fixed buffers,
@@ -121,9 +123,8 @@ class ISIDense(_ISIMixin, _Synapse):
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         t, b, _ = s.shape
-        phi = self._phi(s)
-        a = isi_dense(s.reshape(t * b, -1), phi.reshape(t * b, -1), self.weight,
-                      self.mu, self.sigma, self.phi_max, tables=self.tables(s.dtype))
+        a = isi_dense(s.reshape(t * b, -1), None, self.weight, self.mu, self.sigma,
+                      self.phi_max, tables=self.tables(s.dtype), counter=self.counter(t))
         return a.view(t, b, self.n_out)
 
 
@@ -170,11 +171,10 @@ class ISIConv2d(_ISIMixin, _Synapse):
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         t, b, _ = s.shape
-        phi = self._phi(s)
         if self._index.device != s.device:
             self._index = self._index.to(s.device)
-        a = isi_conv(s.reshape(t * b, *self.in_shape), phi.reshape(t * b, *self.in_shape),
-                     self.weight, self.mu, self.sigma, self.phi_max, self.stride,
-                     self.padding, tables=self.tables(s.dtype), index=self._index)
+        a = isi_conv(s.reshape(t * b, *self.in_shape), None, self.weight, self.mu, self.sigma,
+                     self.phi_max, self.stride, self.padding, tables=self.tables(s.dtype),
+                     index=self._index, counter=self.counter(t))
         return a.reshape(t, b, self.n_out)
 

@@ -150,31 +150,7 @@ def test_gate_gradient_through_counter_to_spikes(mode):
         assert torch.count_nonzero(s.grad) == 0
 
 
-@pytest.mark.parametrize("mode,strength", [("selective", 1.0), ("selective", 0.3),
-                                           ("full", 1.0), ("full", 2.0), ("none", 1.0),
-                                           ("selective", 0.0)])
-def test_fused_gated_phi_equals_the_three_nodes(mode, strength):
-    """isi_phi_gated (the layers' one node) against counter -> clip -> gate composed: the same
-    phi, and the same dL/ds to the last bit, on trains whose counters hit phi_max exactly
-    (clamp's tie passes the gradient) and run past it."""
-    gen = torch.Generator().manual_seed(11)
-    t_steps, b, n, phi_max, c0 = 15, 3, 7, 4, 2
-    s = (torch.rand((t_steps, b, n), generator=gen) < 0.25).to(D)
-    coeffs = torch.randn((t_steps, b, n), generator=gen, dtype=D)
-    ref_s = s.clone().requires_grad_(True)
-    phi_ref = isi_gate(isi_phi(isi_counter(ref_s, c0), phi_max), mode, strength)
-    (phi_ref * coeffs).sum().backward()
-    fused_s = s.clone().requires_grad_(True)
-    phi = isi_phi_gated(fused_s, c0, phi_max, mode, strength)
-    (phi * coeffs).sum().backward()
-    assert torch.equal(phi, phi_ref.detach())
-    assert (phi_ref.detach() == phi_max).any() and (isi_counter(s, c0) > phi_max).any()
-    assert torch.equal(fused_s.grad, ref_s.grad)
-    if mode != "none" and strength > 0:
-        assert torch.count_nonzero(fused_s.grad) > 0
-
-
-def test_fused_gated_phi_rejects_what_the_gate_rejects():
+def test_gated_phi_rejects_what_the_gate_rejects():
     with pytest.raises(ValueError, match="gate mode"):
         isi_phi_gated(torch.zeros(3, 2), 1, 4, "sometimes")
     with pytest.raises(ValueError, match="gate strength"):

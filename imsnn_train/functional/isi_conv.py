@@ -19,6 +19,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from imsnn_train.functional.counter import (
+    Counter,
+    check_phi_or_counter,
+    count_bins,
+    counter_grad,
+)
 from imsnn_train.functional.lut import (
     argsort_stable,
     bin_dtype,
@@ -151,15 +157,20 @@ def _kernels(e_t: torch.Tensor, w_shape) -> torch.Tensor:
 
 class _ISIConv(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, s, phi, weight, g_t, r_t, index, stride: int, padding: int):
-        """s (0/1 spikes), phi (N, C, H, W); index (P, Q) from `patch_index`; g_t, r_t
-        (K, Q, C_out)."""
+    def forward(ctx, s, phi, weight, g_t, r_t, index, stride: int, padding: int, counter):
+        """s (0/1 spikes), phi (N, C, H, W) or None with a `Counter`; index (P, Q) from
+        `patch_index`; g_t, r_t (K, Q, C_out)."""
         n, c, h, w = s.shape
         c_out, kmax = weight.shape[0], g_t.shape[0]
         p, q = index.shape
         e_t = modulated(g_t, weight.reshape(c_out, q))
-        s, phi = s.detach(), phi.detach()
-        k_in = phi.reshape(n, -1).to(bin_dtype(kmax), copy=True).sub_(1)
+        s = s.detach()
+        ctx.counter = counter
+        if counter is None:
+            c_run = None
+            k_in = phi.detach().reshape(n, -1).to(bin_dtype(kmax), copy=True).sub_(1)
+        else:
+            c_run, k_in = count_bins(s.reshape(n, -1), counter, bin_dtype(kmax))
         n_events = float(s.sum())  # s is 0/1: the sum counts the events, in one cheap pass
         ctx.geometry = (s.shape, weight.shape, stride, padding)
         ctx.one_hot = n_events > ONE_HOT_DENSITY * s.numel() * kmax
@@ -167,16 +178,16 @@ class _ISIConv(torch.autograd.Function):
             kernels = _kernels(e_t, weight.shape).transpose(0, 1).reshape(
                 c_out, kmax * c, *weight.shape[2:])
             a = _one_hot_forward(s, k_in, kernels, kmax, stride, padding).reshape(n, c_out, p)
-            ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, weight)
+            ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, weight, c_run)
             return a
-        entries = _entries(s, k_in, index, padding, positions=ctx.needs_input_grad[1])
+        entries = _entries(s, k_in, index, padding)
         a = _event_forward(e_t, entries, n * p)
-        ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, weight, *entries)
+        ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, weight, c_run, *entries)
         return a.view(n, p, c_out).transpose(1, 2).reshape(n, c_out, p)
 
     @staticmethod
     def backward(ctx, ga):
-        s, k_in, g_t, r_t, e_t, index, weight, *saved = ctx.saved_tensors
+        s, k_in, g_t, r_t, e_t, index, weight, c_run, *saved = ctx.saved_tensors
         (n, c, h, w), w_shape, stride, pd = ctx.geometry
         c_out = w_shape[0]
         kmax, q = g_t.shape[0], g_t.shape[1]
@@ -184,25 +195,29 @@ class _ISIConv(torch.autograd.Function):
         need_s, need_phi, need_w, need_g = ctx.needs_input_grad[:4]
         need_ge = need_w or need_g  # dL/dE, (K, Q, C_out)
         grad_s = grad_phi = grad_w = grad_g = ge = None
+        counted = need_s and ctx.counter is not None
+        need_events = need_phi or counted  # dL/dphi at the events
         if need_phi or need_s or (need_ge and not ctx.one_hot):  # dL/da per output row (n, p)
             ga_rows = ga.reshape(n, c_out, p).transpose(1, 2).reshape(n * p, c_out)
         if ctx.one_hot and need_ge:
             ga4 = ga.reshape(n, c_out, *_out_hw(h, w, w_shape, stride, pd))
             ge = _one_hot_weight_grad(s, k_in, ga4, w_shape, kmax, stride, pd)
             ge = ge.reshape(c_out, kmax, q).permute(1, 2, 0)
-        if need_phi or (need_ge and not ctx.one_hot):
+        g_events = None
+        if need_events or (need_ge and not ctx.one_hot):
             if ctx.one_hot:
-                saved = _entries(s, k_in, index, pd, positions=True)
-            rows, idx, at = saved
+                saved = _entries(s, k_in, index, pd)
+            rows, idx, ev_of, events = saved
             if need_ge and not ctx.one_hot:
                 ge = table_grad(idx, rows, ga_rows, kmax * q).view(kmax, q, c_out)
-            if need_phi:
+            if need_events:  # per entry dL/da . E'[k][q], summed per event
                 d_t = (e_t.view(kmax, q, c_out) * r_t).view(kmax * q, c_out)
                 per_entry = row_dots(ga_rows, rows, d_t, idx)
-                hp, wp = h + 2 * pd, w + 2 * pd
-                flat = torch.zeros(n * c * hp * wp, dtype=ga.dtype, device=ga.device)
-                flat.index_add_(0, at, per_entry)
-                grad_phi = flat.view(n, c, hp, wp)[:, :, pd:pd + h, pd:pd + w]
+                g_events = torch.zeros(events.shape[0], dtype=ga.dtype, device=ga.device)
+                g_events.index_add_(0, ev_of, per_entry)
+            if need_phi:
+                flat = torch.zeros(n * c * h * w, dtype=ga.dtype, device=ga.device)
+                grad_phi = flat.index_copy_(0, events, g_events).view(n, c, h, w)
         if need_w:
             grad_w = weight_grad(ge, g_t).t().reshape(w_shape)
         if need_g:  # learnable mu, sigma: dL/dG = dL/dE * w
@@ -210,17 +225,20 @@ class _ISIConv(torch.autograd.Function):
         if need_s:
             grad_s = _grad_spikes(ga, ga_rows, e_t, k_in, index, (n, c, h, w), w_shape,
                                   stride, pd)
-        return grad_s, grad_phi, grad_w, grad_g, None, None, None, None
+            if counted:
+                counter_grad(c_run, events, g_events, ctx.counter,
+                             grad_s.view(ctx.counter.steps, -1))
+        return grad_s, grad_phi, grad_w, grad_g, None, None, None, None, None
 
 
 def _out_hw(h: int, w: int, w_shape, stride: int, pd: int):
     return (h + 2 * pd - w_shape[2]) // stride + 1, (w + 2 * pd - w_shape[3]) // stride + 1
 
 
-def _entries(s, k_in, index, padding: int, positions: bool):
+def _entries(s, k_in, index, padding: int):
     """The patch entries of the input spike events, sorted by output row (stable): rows
-    n * P + p, table rows k * Q + q and, if `positions`, each entry's flat padded input
-    position n * pixels + i (else None)."""
+    n * P + p, table rows k * Q + q and the event of each entry; and the events' flat
+    positions n * C * H * W + i in s (ascending)."""
     n, c, h, w = s.shape
     p, q = index.shape
     n_pix = c * (h + 2 * padding) * (w + 2 * padding)
@@ -231,13 +249,12 @@ def _entries(s, k_in, index, padding: int, positions: bool):
     order = argsort_stable(rows, n * p)  # entries by output row: one embedding bag each
     rows, ev_of, at_q = rows[order], ev_of[order], at_q[order]
     idx = k_in[ev_n, ev_in].long().index_select(0, ev_of) * q + at_q
-    at = (ev_n * n_pix + ev_pix).index_select(0, ev_of) if positions else None
-    return rows, idx, at
+    return rows, idx, ev_of, ev_n * (c * h * w) + ev_in
 
 
 def _event_forward(e_t, entries, n_rows: int):
     """(N * P, C_out): per output row, the sum of E at its entries (one embedding bag each)."""
-    rows, idx, _ = entries
+    rows, idx = entries[:2]
     counts = torch.bincount(rows, minlength=n_rows)
     return F.embedding_bag(idx, e_t, torch.cumsum(counts, 0) - counts, mode="sum")
 
@@ -273,10 +290,13 @@ def _grad_spikes(ga, ga_rows, e_t, k_in, index, in_shape, w_shape, stride, pd):
 
 
 def isi_conv(s, phi, weight, mu, sigma, phi_max: int, stride: int, padding: int, tables=None,
-             index=None):
+             index=None, counter: Counter | None = None):
     """Synaptic input of an ISI conv layer: s (0/1 spikes), phi (N, C, H, W) -> (N, C_out, H',
     W').
 
+    phi None with `counter`: the synapse runs the presynaptic counter over s itself (rows
+    t-major, counter.steps steps), and dL/ds includes the counter's path (as isi_phi_gated
+    followed by isi_conv, to the last bit, without building dL/dphi).
     tables: `dense_tables` of mu, sigma reshaped to (C_out, C * kh * kw); index:
     `patch_index` (both cached by the layer).
     """
@@ -289,5 +309,6 @@ def isi_conv(s, phi, weight, mu, sigma, phi_max: int, stride: int, padding: int,
         tables = dense_tables(mu.reshape(c_out, -1), sigma.reshape(c_out, -1), phi_max)
     if index is None:
         index = patch_index(s.shape[1:], kh, stride, padding).to(s.device)
-    a = _ISIConv.apply(s, phi, weight, tables[0], tables[1], index, stride, padding)
+    check_phi_or_counter(phi, counter, phi_max)
+    a = _ISIConv.apply(s, phi, weight, tables[0], tables[1], index, stride, padding, counter)
     return a.view(s.shape[0], c_out, h_out, w_out)
