@@ -142,13 +142,21 @@ def check_phi_or_counter(phi, counter: Counter | None, phi_max: int) -> None:
 
 def count_bins(s_rows: torch.Tensor, counter: Counter, dtype: torch.dtype):
     """Run the counter over s (N, n) rows, N = T * B: (c (T, B * n), bins min(c, phi_max) - 1
-    (N, n) in `dtype`)."""
+    (N, n) in `dtype`). The bins are taken step by step beside the counter, while its slice is
+    in cache."""
     n, width = s_rows.shape
     if n % counter.steps:
         raise ValueError(f"counter: {n} rows are not {counter.steps} steps of whole batches")
-    c = _count(s_rows.reshape(counter.steps, -1), counter.c0)
-    bins = c.clamp(max=float(counter.phi_max)).to(dtype).sub_(1)
-    return c, bins.view(n, width)
+    s = s_rows.reshape(counter.steps, -1)
+    c = torch.empty_like(s)
+    bins = torch.empty(s.shape, dtype=dtype, device=s.device)
+    clipped = torch.empty_like(s[0])
+    c[0] = float(counter.c0)
+    for t in range(s.shape[0]):
+        if t + 1 < s.shape[0]:
+            torch.addcmul(c[t], c[t], s[t], value=-1, out=c[t + 1]).add_(1.0)
+        bins[t].copy_(torch.clamp(c[t], max=float(counter.phi_max), out=clipped))
+    return c, bins.sub_(1).view(n, width)
 
 
 def counter_grad(c: torch.Tensor, events: torch.Tensor, g_events: torch.Tensor,
