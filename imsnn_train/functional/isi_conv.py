@@ -59,8 +59,9 @@ def patch_index(in_shape, kernel: int, stride: int, padding: int) -> torch.Tenso
 
 def _patches_of(index: torch.Tensor, n_pixels: int):
     """The inverse of `patch_index`: for every padded input pixel, the output positions p and
-    kernel entries q of the patches that read it, left-aligned and padded with -1: two
-    (n_pixels, most patches per pixel) tables."""
+    kernel entries q of the patches that read it, left-aligned and padded with -1: two int32
+    (n_pixels, W) tables, W the most patches per pixel rounded up to a power of two (so that
+    `_expand` splits a flat slot by shifts)."""
     q = index.shape[1]
     flat = index.reshape(-1)
     order = torch.argsort(flat, stable=True)
@@ -68,23 +69,23 @@ def _patches_of(index: torch.Tensor, n_pixels: int):
     starts = torch.cumsum(counts, 0) - counts
     pixel = flat[order]
     slot = torch.arange(flat.numel(), device=flat.device) - starts[pixel]
-    shape = (n_pixels, max(int(counts.max()), 1))
-    at_p = torch.full(shape, -1, dtype=torch.long, device=flat.device)
-    at_q = torch.full(shape, -1, dtype=torch.long, device=flat.device)
-    at_p[pixel, slot] = torch.div(order, q, rounding_mode="floor")
-    at_q[pixel, slot] = order % q
+    width = 1 << (max(int(counts.max()), 1) - 1).bit_length()
+    at_p = torch.full((n_pixels, width), -1, dtype=torch.int32, device=flat.device)
+    at_q = torch.full((n_pixels, width), -1, dtype=torch.int32, device=flat.device)
+    at_p[pixel, slot] = torch.div(order, q, rounding_mode="floor").int()
+    at_q[pixel, slot] = (order % q).int()
     return at_p, at_q
 
 
 def _expand(patches, pixels: torch.Tensor):
-    """(which of `pixels`, output position p, kernel entry q) for every patch entry the pixels
-    land in, pixel by pixel."""
+    """(which of `pixels` (int64), output position p, kernel entry q (int32)) for every patch
+    entry the pixels land in, pixel by pixel."""
     at_p, at_q = patches
     cand = at_p.index_select(0, pixels)
     flat = flat_nonzero(cand >= 0)
-    which = torch.div(flat, cand.shape[1], rounding_mode="floor")
-    slot = flat - which * cand.shape[1]
-    return which, cand.view(-1).index_select(0, flat), at_q[pixels.index_select(0, which), slot]
+    which = flat >> (at_p.shape[1].bit_length() - 1)
+    return (which, cand.view(-1).index_select(0, flat),
+            at_q.index_select(0, pixels).view(-1).index_select(0, flat))
 
 
 def _unpadded(c: int, h: int, w: int, padding: int, device) -> torch.Tensor:
@@ -281,6 +282,8 @@ def _grad_spikes(ga, ga_rows, e_t, k_in, index, in_shape, w_shape, stride, pd):
         patches = _patches_of(index, c * (h + 2 * pd) * (w + 2 * pd))
         which, at_p, at_q = _expand(patches,
                                     _unpadded(c, h, w, pd, ga.device).index_select(0, col))
+        if n * p < 1 << 31:  # int32 pair indices: half the memory traffic
+            r, k = r.int(), k.int()
         vals = row_dots(ga_rows, r.index_select(0, which) * p + at_p,
                         e_t, k.index_select(0, which) * q + at_q)
         sums = torch.zeros(r.shape[0], dtype=ga.dtype, device=ga.device).index_add_(0, which,
