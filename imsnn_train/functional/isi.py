@@ -61,8 +61,8 @@ def _events(s: torch.Tensor, k: torch.Tensor):
     """The spike events of s (N, n_in) in row order: rows, cols, table rows k * n_in + col, and
     each row's first event (embedding-bag offsets)."""
     n, n_in = s.shape
-    rows, cols = nonzero_2d(s.bool())
-    idx = k[rows, cols].long() * n_in + cols
+    rows, cols, flat = nonzero_2d(s.bool())
+    idx = k.reshape(-1).index_select(0, flat).long() * n_in + cols
     counts = torch.bincount(rows, minlength=n)
     return rows, cols, idx, torch.cumsum(counts, 0) - counts
 

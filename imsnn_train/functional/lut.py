@@ -62,10 +62,11 @@ def flat_nonzero(mask: torch.Tensor) -> torch.Tensor:
 
 
 def nonzero_2d(mask: torch.Tensor):
-    """(rows, cols) where a 2-D bool tensor is true, in row-major order (torch.nonzero's)."""
+    """(rows, cols, flat indices) where a 2-D bool tensor is true, in row-major order
+    (torch.nonzero's)."""
     flat = flat_nonzero(mask)
     rows = torch.div(flat, mask.shape[1], rounding_mode="floor")
-    return rows, flat - rows * mask.shape[1]
+    return rows, flat - rows * mask.shape[1], flat
 
 
 def argsort_stable(key: torch.Tensor, upper: int) -> torch.Tensor:
