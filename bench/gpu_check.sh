@@ -22,7 +22,7 @@ mkdir -p "$OUT"
 echo "== CUDA tests"
 timeout 180 "$PY" -m pytest -q -rs tests/test_devices.py --junitxml="$OUT/cuda_tests.xml"
 echo "== train step, cuda"
-timeout 120 "$PY" bench/train_step_time.py --device cuda --repeats 10 \
+timeout 120 "$PY" bench/train_step_time.py --device cuda --repeats 10 --processes 1 \
     --out "$OUT/train_step_time_cuda.json"
 if "$PY" -c 'import snntorch' 2>/dev/null; then
     timeout 120 "$PY" bench/train_step_peers.py --device cuda --repeats 10 \
