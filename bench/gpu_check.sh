@@ -25,7 +25,7 @@ echo "== train step, cuda"
 timeout 120 "$PY" bench/train_step_time.py --device cuda --repeats 10 --processes 1 \
     --out "$OUT/train_step_time_cuda.json"
 if "$PY" -c 'import snntorch' 2>/dev/null; then
-    timeout 120 "$PY" bench/train_step_peers.py --device cuda --repeats 10 \
+    timeout 120 "$PY" bench/train_step_peers.py --device cuda --repeats 10 --processes 1 \
         --out "$OUT/train_step_peers_cuda.json"
 fi
 echo "== 1 epoch dense IMSNN on MNIST, cuda"

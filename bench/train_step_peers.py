@@ -8,7 +8,7 @@ sigmoid surrogate, slope 5), stepped through time; cross-entropy on output spike
 (snnTorch zeroes a neuron on the step after it spikes, Lava on the step itself: the same cost.)
 All models are timed interleaved (each repeat runs each once, in turn); medians are reported.
 
-    python bench/train_step_peers.py [--repeats 15] [--threads 1] [--device cpu]
+    python bench/train_step_peers.py [--repeats 15] [--processes 5] [--threads 1] [--device cpu]
 
 Targets (issue): imsnn's baseline no slower than snnTorch's; dense IMSNN <= 1.25x snnTorch's
 baseline.
@@ -27,7 +27,16 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step_time import CONV, DENSE, Runner, load_batches, machine_info, sync  # noqa: E402
+from train_step_time import (  # noqa: E402
+    CONV,
+    DENSE,
+    Runner,
+    fresh_processes,
+    load_batches,
+    machine_info,
+    median_models,
+    sync,
+)
 
 from imsnn_lava.outputs import write_json_atomic  # noqa: E402
 
@@ -92,19 +101,9 @@ class SnnTorchRunner:
         return dt
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=25)
-    ap.add_argument("--batch-size", type=int, default=100)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args(argv)
+def measure(args) -> dict:
+    """One process: every model timed interleaved; this run's medians and ratios."""
     torch.set_num_threads(args.threads)
-    import snntorch
-
     machine = machine_info(args.threads)
     batches = load_batches(args.repeats + args.warmup, args.batch_size, args.steps)
     runners = [
@@ -124,17 +123,27 @@ def main(argv=None) -> int:
             dt = r.step(x, y)
             if i >= args.warmup:
                 r.times.append(dt)
-    med = {r.name: 1e3 * statistics.median(r.times) for r in runners}
-    rows = {r.name: {"median_ms": med[r.name], "min_ms": 1e3 * min(r.times),
-                     "max_ms": 1e3 * max(r.times), "repeats": len(r.times),
+    rows = {r.name: {"median_ms": 1e3 * statistics.median(r.times),
+                     "min_ms": 1e3 * min(r.times), "max_ms": 1e3 * max(r.times),
+                     "repeats": len(r.times),
                      "hidden_spikes_per_sample_median":
                          statistics.median(r.hidden_spikes[args.warmup:])} for r in runners}
+    machine["load_average_at_end"] = os.getloadavg()
+    return {"machine": machine, "models": rows, "ratios": _ratios(rows)}
+
+
+def _ratios(rows: dict) -> dict:
+    med = {name: row["median_ms"] for name, row in rows.items()}
     ratios = {}
     for kind in ("dense", "conv"):
         peer = med[f"snntorch {kind} baseline"]
         ratios[f"{kind}: imsnn baseline / snntorch baseline"] = med[f"imsnn {kind} baseline"] / peer
         ratios[f"{kind}: imsnn IMSNN / snntorch baseline"] = med[f"imsnn {kind} IMSNN"] / peer
-    met = {
+    return ratios
+
+
+def _targets(ratios: dict) -> dict:
+    return {
         "imsnn baseline no slower than snntorch (dense)":
             ratios["dense: imsnn baseline / snntorch baseline"] <= TARGET_BASELINE,
         "imsnn baseline no slower than snntorch (conv)":
@@ -142,22 +151,54 @@ def main(argv=None) -> int:
         "dense IMSNN <= 1.25x snntorch baseline":
             ratios["dense: imsnn IMSNN / snntorch baseline"] <= TARGET_DENSE_IMSNN,
     }
-    machine["load_average_at_end"] = os.getloadavg()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--processes", type=int, default=5,
+                    help="fresh processes, each a full interleaved run; medians over them "
+                         "(default 5; bench/train_step_time.py says why)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = ap.parse_args(argv)
+    if args.processes < 1:
+        ap.error("--processes: expected >= 1")
+    import snntorch
+
+    if args.processes == 1:
+        measured = measure(args)
+    else:
+        runs = fresh_processes(Path(__file__).resolve(), argv, args.processes)
+        per_process = {k: [run["ratios"][k] for run in runs] for k in runs[0]["ratios"]}
+        measured = {"machine": runs[0]["machine"], "models": median_models(runs),
+                    "ratios": {k: statistics.median(v) for k, v in per_process.items()},
+                    "ratios_per_process": per_process}
     result = {"benchmark": "train_step_peers", "snntorch": snntorch.__version__,
               "what": "forward + CE loss on output counts + backward + Adam step",
               "batch_size": args.batch_size, "num_steps": args.steps, "device": args.device,
-              "warmup": args.warmup, "interleaved": True, "machine": machine, "models": rows,
-              "ratios": ratios, "targets_met": met}
+              "warmup": args.warmup, "interleaved": True, "processes": args.processes,
+              **measured, "targets_met": _targets(measured["ratios"])}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(args.out, result)
+    machine = result["machine"]
     print(f"T {args.steps}, batch {args.batch_size}, {args.device}, {args.threads} thread(s), "
-          f"load {machine['load_average_at_start']} -> {machine['load_average_at_end']}")
-    for name, row in rows.items():
+          f"{args.processes} process(es), load {machine['load_average_at_start']} -> "
+          f"{machine['load_average_at_end']}")
+    for name, row in result["models"].items():
         print(f"{name:<28}{row['median_ms']:>9.1f} ms  hidden spk "
               f"{row['hidden_spikes_per_sample_median']:.0f}")
-    for name, value in ratios.items():
-        print(f"{name}: {value:.2f}x")
-    for name, ok in met.items():
+    spread = result.get("ratios_per_process", {})
+    for name, value in result["ratios"].items():
+        extra = (f"  [per process {min(spread[name]):.2f}-{max(spread[name]):.2f}]"
+                 if name in spread else "")
+        print(f"{name}: {value:.2f}x{extra}")
+    for name, ok in result["targets_met"].items():
         print(f"{name}: {'met' if ok else 'NOT met'}")
     print(f"wrote {args.out}")
     return 0

@@ -248,26 +248,26 @@ def _ratios(rows: dict, args) -> dict:
     return ratios
 
 
-def _fresh_processes(args, argv) -> list[dict]:
-    """The benchmark run `args.processes` times, each in a fresh Python process: a step's time
-    also depends on where the process's memory lands (on this machine the conv baseline's
-    median moved between 136 and 173 ms from one process to the next), so one process is one
-    sample and the report takes the median over processes."""
+def fresh_processes(script: Path, argv: list[str], processes: int) -> list[dict]:
+    """A benchmark script run `processes` times, each in a fresh Python process writing its
+    own JSON: a step's time also depends on where the process's memory lands (on this machine
+    the conv baseline's median moved between 136 and 173 ms from one process to the next), so
+    one process is one sample and the report takes the median over processes."""
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.processes):
+        for i in range(processes):
             out = Path(tmp) / f"run{i}.json"
-            cmd = [sys.executable, str(Path(__file__).resolve()), *argv, "--processes", "1",
-                   "--out", str(out)]
+            cmd = [sys.executable, str(script), *without_values(argv, ("--processes", "--out")),
+                   "--processes", "1", "--out", str(out)]
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
             runs.append(json.loads(out.read_text()))
     return runs
 
 
-def _combined(runs: list[dict], args) -> dict:
-    names = list(runs[0]["models"])
+def median_models(runs: list[dict]) -> dict:
+    """Per model: the median over processes of each process's median, and every process's."""
     models = {}
-    for name in names:
+    for name in runs[0]["models"]:
         per_run = [run["models"][name] for run in runs]
         models[name] = {
             "median_ms": statistics.median(r["median_ms"] for r in per_run),
@@ -277,9 +277,13 @@ def _combined(runs: list[dict], args) -> dict:
             "repeats": sum(r["repeats"] for r in per_run),
             "hidden_spikes_per_sample_median": per_run[0]["hidden_spikes_per_sample_median"],
         }
+    return models
+
+
+def _combined(runs: list[dict]) -> dict:
     per_process = {kind: [run["imsnn_over_baseline"][kind] for run in runs]
                    for kind in runs[0]["imsnn_over_baseline"]}
-    return {"machine": runs[0]["machine"], "models": models,
+    return {"machine": runs[0]["machine"], "models": median_models(runs),
             "imsnn_over_baseline": {k: statistics.median(v) for k, v in per_process.items()},
             "imsnn_over_baseline_per_process": per_process}
 
@@ -310,8 +314,7 @@ def main(argv=None) -> int:
     if args.processes == 1:
         measured = measure(args)
     else:
-        passed = _without_values(argv, ("--processes", "--out"))
-        measured = _combined(_fresh_processes(args, passed), args)
+        measured = _combined(fresh_processes(Path(__file__).resolve(), argv, args.processes))
     result = {
         "benchmark": "train_step_time",
         "what": "forward + CE loss + backward + Adam step, real MNIST batches",
@@ -328,7 +331,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def _without_values(argv: list[str], options) -> list[str]:
+def without_values(argv: list[str], options) -> list[str]:
     """argv less the given options and their values (both --opt v and --opt=v)."""
     out, skip = [], False
     for a in argv:
