@@ -28,9 +28,9 @@ pytestmark = pytest.mark.timeout(60)
 def test_isi_conv_both_kernel_paths_match_naive(path, stride, padding, phi_max, rate,
                                                 monkeypatch):
     """The conv kernel scatters spike events, or (dense inputs) convolves one-hot bins, whole or
-    a slice of samples at a time; every path, and dL/ds by dominant bin + recomputed inputs,
-    against the naive model. h = 10 with kernel 3, stride 2 leaves the last input row unread
-    (a remainder the transposed conv must pad back)."""
+    a slice of samples at a time (each slice over the bins it uses); every path, and dL/ds by
+    dominant bin + recomputed inputs, against the naive model. h = 10 with kernel 3, stride 2
+    leaves the last input row unread (a remainder the input gradient must give back)."""
     import imsnn_train.functional.isi_conv as conv_mod
 
     monkeypatch.setattr(conv_mod, "ONE_HOT_DENSITY", 1.0 if path == "events" else 0.0)
@@ -41,6 +41,9 @@ def test_isi_conv_both_kernel_paths_match_naive(path, stride, padding, phi_max, 
     n, c_in, h, c_out, k = 4, 3, 10, 5, 3
     s, phi = _isi_inputs((n, c_in, h, h), phi_max, gen, rate=rate)
     phi[2] = float(min(phi_max, 4))  # a row with one bin: no corrections there
+    if path == "one_hot_sliced":  # the first slice (samples 0-2) convolves bins 1-3 only
+        phi[:3] = phi[:3].clamp(max=3.0)
+        assert conv_mod._bins_used((phi[:3] - 1).to(torch.int32)) == min(3, phi_max) < phi_max
     w, mu, sigma = _params((c_out, c_in, k, k), phi_max, gen)
     h_out = (h + 2 * padding - k) // stride + 1
     ga = torch.randn((n, c_out, h_out, h_out), generator=gen, dtype=D)

@@ -130,25 +130,36 @@ def _sample_chunks(n: int, bytes_per_sample: int):
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
+def _bins_used(k_in: torch.Tensor) -> int:
+    """How many bins a slice's one-hot input needs: up to its largest bin (that of its silent
+    inputs, whose counters ran longest). In a sample's first steps fewer bins exist (c <= c0 +
+    t), so the first slices convolve fewer channels."""
+    return int(k_in.amax()) + 1 if k_in.numel() else 1
+
+
 def _one_hot_forward(s, k_in, kernels, kmax: int, stride: int, padding: int) -> torch.Tensor:
-    """conv2d of the one-hot input with kernels (C_out, K * C, kh, kw), slice by slice."""
+    """conv2d of the one-hot input with kernels (C_out, K * C, kh, kw), slice by slice, each
+    slice over the bins it uses."""
     n, c, h, w = s.shape
-    out = [F.conv2d(_one_hot(s[sl], k_in[sl], kmax), kernels, stride=stride, padding=padding)
-           for sl in _sample_chunks(n, kmax * c * h * w * s.element_size())]
+    out = []
+    for sl in _sample_chunks(n, kmax * c * h * w * s.element_size()):
+        used = _bins_used(k_in[sl])
+        out.append(F.conv2d(_one_hot(s[sl], k_in[sl], used), kernels[:, :used * c],
+                            stride=stride, padding=padding))
     return torch.cat(out) if len(out) > 1 else out[0]
 
 
 def _one_hot_weight_grad(s, k_in, ga4, w_shape, kmax: int, stride: int,
                          padding: int) -> torch.Tensor:
     """dL/dE as conv weights (C_out, K * C, kh, kw): the weight gradient of the one-hot
-    convolution, summed slice by slice."""
+    convolution, summed slice by slice (each slice's bins)."""
     n, c, h, w = s.shape
-    shape = (w_shape[0], kmax * c, *w_shape[2:])
-    ge = None
+    ge = torch.zeros((w_shape[0], kmax * c, *w_shape[2:]), dtype=ga4.dtype, device=ga4.device)
     for sl in _sample_chunks(n, kmax * c * h * w * s.element_size()):
-        part = torch.nn.grad.conv2d_weight(_one_hot(s[sl], k_in[sl], kmax), shape, ga4[sl],
-                                           stride=stride, padding=padding)
-        ge = part if ge is None else ge.add_(part)
+        used = _bins_used(k_in[sl])
+        ge[:, :used * c] += torch.nn.grad.conv2d_weight(
+            _one_hot(s[sl], k_in[sl], used), (w_shape[0], used * c, *w_shape[2:]), ga4[sl],
+            stride=stride, padding=padding)
     return ge
 
 
