@@ -167,7 +167,8 @@ def counter_grad(c: torch.Tensor, events: torch.Tensor, g_events: torch.Tensor,
     At an event s = 1, so dc[t+1]/dc[t] = 0: the recursion's dL/dc restarts there at the
     event's gated dL/dphi (0 where the counter was clipped), and elsewhere carries on
     unchanged. Each step is then one dense product (dL/ds[t] = -c[t] dL/dc[t+1]) and a
-    scatter of that step's events. Equal, to the last bit, to isi_phi_gated's backward."""
+    scatter of that step's events. The sum with the synapse's own dL/ds equals, to the last
+    bit, what autograd adds up through isi_phi_gated (tests/test_isi_counted.py)."""
     g = _gated(g_events, counter.gate, counter.strength)
     if g is None or events.numel() == 0:
         return

@@ -12,6 +12,11 @@ the spike events:
 - dL/dphi  = per event sum over its patches of dL/da . E'[k][q], E' = E * -(k - mu) / sigma^2
 - dL/ds    = the transposed convolution of dL/da with E at each row's dominant bin; the inputs
              whose bin differs recomputed over their patches (see functional/lut.py).
+
+Inputs dense in spikes (a conv net's first layer) take a one-hot convolution instead of the
+events for the forward pass and dL/dw (`ONE_HOT_DENSITY`). With counter= the synapse runs the
+presynaptic counter itself and its dL/dphi at the events goes through the gate and the counter
+into dL/ds (functional/counter.py).
 """
 
 from __future__ import annotations
@@ -100,9 +105,9 @@ ONE_HOT_DENSITY = 0.004
 forward pass and dL/dw run as one dense convolution of the bins' one-hot spikes (N, K * C, H,
 W) with E (C_out, K * C, kh, kw) instead of the events' patch entries. The first layer of the
 MNIST conv net is at 0.8%, its hidden layer at 0.15%. On that first layer (2400 samples, one
-core, the layer alone, both paths interleaved) they measured close: one-hot 80-97 ms, events
-86-130 ms for forward + dL/dw. The threshold dates from slower event kernels (break-even near
-0.5% then) and is kept."""
+core, the layer alone, both paths interleaved) they measure close: one-hot 70 ms, events 73 ms
+for forward + dL/dw. The threshold dates from slower event kernels (break-even near 0.5% then)
+and is kept."""
 
 
 def _one_hot(s, k_in, kmax: int) -> torch.Tensor:
