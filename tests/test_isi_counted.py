@@ -121,3 +121,34 @@ def test_refusals():
         Counter(1, 4, "sometimes", 1.0, 2)
     with pytest.raises(ValueError, match="gate strength"):
         Counter(1, 4, "full", -1.0, 2)
+
+
+def test_the_gpu_branch_of_the_scans_gives_the_same_bits(monkeypatch):
+    """The event and off-dominant scans run in numpy on CPU and in torch elsewhere
+    (lut.through_numpy): both branches, on CPU, give the same values and gradients."""
+    import imsnn_train.functional.lut as lut_mod
+
+    t, b, c_in, h, c_out, k, phi_max = 10, 2, 3, 8, 4, 3, 5
+    s, gen = _trains((t, b, c_in, h, h), 0.2, torch.float64, 34)
+    w = torch.randn((c_out, c_in, k, k), generator=gen, dtype=torch.float64)
+    mu = 1 + torch.rand(w.shape, generator=gen, dtype=torch.float64) * (phi_max - 1)
+    sigma = 1 + torch.rand(w.shape, generator=gen, dtype=torch.float64) * 3
+    wd = torch.randn((6, c_in * h * h), generator=gen, dtype=torch.float64)
+    mud, sigd = torch.full(wd.shape, 2.0, dtype=torch.float64), torch.ones(wd.shape).double()
+
+    def run():
+        s_ = s.clone().requires_grad_(True)
+        counter = Counter(1, phi_max, "selective", 1.0, t)
+        a = isi_conv(s_.reshape(t * b, c_in, h, h), None, w, mu, sigma, phi_max, 2, 1,
+                     counter=counter)
+        d = isi_dense(s_.reshape(t * b, -1), None, wd, mud, sigd, phi_max, counter=counter)
+        (a.square().sum() + d.square().sum()).backward()
+        return a.detach(), d.detach(), s_.grad
+
+    on_numpy = run()
+    asked = []
+    monkeypatch.setattr(lut_mod, "through_numpy", lambda x: asked.append(x.shape) or False)
+    on_torch = run()
+    assert len(asked) >= 4  # events and off-dominant inputs of both layers took torch's branch
+    for x, y in zip(on_numpy, on_torch):
+        assert torch.equal(x, y)
