@@ -43,7 +43,8 @@ def test_isi_conv_both_kernel_paths_match_naive(path, stride, padding, phi_max, 
     phi[2] = float(min(phi_max, 4))  # a row with one bin: no corrections there
     if path == "one_hot_sliced":  # the first slice (samples 0-2) convolves bins 1-3 only
         phi[:3] = phi[:3].clamp(max=3.0)
-        assert conv_mod._bins_used((phi[:3] - 1).to(torch.int32)) == min(3, phi_max) < phi_max
+        k_in = (phi - 1).reshape(n, -1).to(torch.int32)
+        assert conv_mod._slices(k_in, 1)[0][1] <= 3 < phi_max
     w, mu, sigma = _params((c_out, c_in, k, k), phi_max, gen)
     h_out = (h + 2 * padding - k) // stride + 1
     ga = torch.randn((n, c_out, h_out, h_out), generator=gen, dtype=D)

@@ -130,27 +130,28 @@ the slice sizes interleaved in one run, both orders) took a median 325-331 ms wi
 slices, 337-342 ms with 2 MB and 346 ms with 16 MB."""
 
 
-def _sample_chunks(n: int, bytes_per_sample: int):
-    step = max(1, ONE_HOT_CHUNK_BYTES // max(bytes_per_sample, 1))
-    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+def _slices(k_in: torch.Tensor, bytes_per_bin: int):
+    """(rows, bins used) slices covering the samples in order, each at most ONE_HOT_CHUNK_BYTES
+    of one-hot input: runs of rows that share their largest bin (that of their silent inputs,
+    whose counters ran longest), so a sample's first steps, which have fewer bins (c <= c0 + t),
+    convolve fewer channels. bytes_per_bin: one sample's one-hot bytes per bin."""
+    top = dominant_bins(k_in)
+    cuts = (torch.nonzero(top[1:] != top[:-1]).squeeze(1) + 1).tolist()
+    out = []
+    for lo, hi in zip([0, *cuts], [*cuts, k_in.shape[0]]):
+        used = int(top[lo]) + 1
+        step = max(1, ONE_HOT_CHUNK_BYTES // max(used * bytes_per_bin, 1))
+        out.extend((slice(i, min(i + step, hi)), used) for i in range(lo, hi, step))
+    return out
 
 
-def _bins_used(k_in: torch.Tensor) -> int:
-    """How many bins a slice's one-hot input needs: up to its largest bin (that of its silent
-    inputs, whose counters ran longest). In a sample's first steps fewer bins exist (c <= c0 +
-    t), so the first slices convolve fewer channels."""
-    return int(k_in.amax()) + 1 if k_in.numel() else 1
-
-
-def _one_hot_forward(s, k_in, kernels, kmax: int, stride: int, padding: int) -> torch.Tensor:
+def _one_hot_forward(s, k_in, kernels, stride: int, padding: int) -> torch.Tensor:
     """conv2d of the one-hot input with kernels (C_out, K * C, kh, kw), slice by slice, each
     slice over the bins it uses."""
     n, c, h, w = s.shape
-    out = []
-    for sl in _sample_chunks(n, kmax * c * h * w * s.element_size()):
-        used = _bins_used(k_in[sl])
-        out.append(F.conv2d(_one_hot(s[sl], k_in[sl], used), kernels[:, :used * c],
-                            stride=stride, padding=padding))
+    out = [F.conv2d(_one_hot(s[sl], k_in[sl], used), kernels[:, :used * c], stride=stride,
+                    padding=padding)
+           for sl, used in _slices(k_in, c * h * w * s.element_size())]
     return torch.cat(out) if len(out) > 1 else out[0]
 
 
@@ -160,8 +161,7 @@ def _one_hot_weight_grad(s, k_in, ga4, w_shape, kmax: int, stride: int,
     convolution, summed slice by slice (each slice's bins)."""
     n, c, h, w = s.shape
     ge = torch.zeros((w_shape[0], kmax * c, *w_shape[2:]), dtype=ga4.dtype, device=ga4.device)
-    for sl in _sample_chunks(n, kmax * c * h * w * s.element_size()):
-        used = _bins_used(k_in[sl])
+    for sl, used in _slices(k_in, c * h * w * s.element_size()):
         ge[:, :used * c] += torch.nn.grad.conv2d_weight(
             _one_hot(s[sl], k_in[sl], used), (w_shape[0], used * c, *w_shape[2:]), ga4[sl],
             stride=stride, padding=padding)
@@ -196,7 +196,7 @@ class _ISIConv(torch.autograd.Function):
         if ctx.one_hot:
             kernels = _kernels(e_t, weight.shape).transpose(0, 1).reshape(
                 c_out, kmax * c, *weight.shape[2:])
-            a = _one_hot_forward(s, k_in, kernels, kmax, stride, padding).reshape(n, c_out, p)
+            a = _one_hot_forward(s, k_in, kernels, stride, padding).reshape(n, c_out, p)
             ctx.save_for_backward(s, k_in, g_t, r_t, e_t, index, weight, c_run)
             return a
         entries = _entries(s, k_in, index, padding)
