@@ -251,8 +251,8 @@ def _ratios(rows: dict, args) -> dict:
 def fresh_processes(script: Path, argv: list[str], processes: int) -> list[dict]:
     """A benchmark script run `processes` times, each in a fresh Python process writing its
     own JSON: a step's time also depends on where the process's memory lands (on this machine
-    the conv baseline's median moved between 136 and 173 ms from one process to the next), so
-    one process is one sample and the report takes the median over processes."""
+    the conv baseline's per-process median moved between 153 and 195 ms in the committed
+    results), so one process is one sample and the report takes the median over processes."""
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(processes):
