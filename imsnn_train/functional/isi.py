@@ -46,7 +46,7 @@ from imsnn_train.functional.lut import (
     nonzero_2d,
     off_dominant,
     put_rows,
-    row_dots,
+    sorted_row_dots,
     table_grad,
     take_rows,
     weight_grad,
@@ -107,11 +107,11 @@ class _ISIDense(torch.autograd.Function):
                 put_rows(grad_s, sel, take_rows(ga, sel) @ tables[v].t())
             r, c, kk, flat = off_dominant(k, kd)
             if r.numel():
-                grad_s.view(-1)[flat] = row_dots(ga, r, e_t, kk * n_in + c)
+                grad_s.view(-1)[flat] = sorted_row_dots(ga, r, e_t, kk * n_in + c)
         counted = need_s and ctx.counter is not None
         if need_phi or counted:  # dL/dphi at the events (elsewhere s = 0: no dL/dphi)
             d_t = (e_t.view(kmax, n_in, n_out) * r_t).view(kmax * n_in, n_out)
-            g_events = (d_t.index_select(0, idx) * ga.index_select(0, rows)).sum(1)
+            g_events = sorted_row_dots(ga, rows, d_t, idx)  # events are row-major
             if counted:
                 counter_grad(count, rows * n_in + cols, g_events, ctx.counter,
                              grad_s.view(ctx.counter.steps, -1))

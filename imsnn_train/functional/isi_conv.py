@@ -41,7 +41,7 @@ from imsnn_train.functional.lut import (
     nonzero_2d,
     off_dominant,
     put_rows,
-    row_dots,
+    sorted_row_dots,
     table_grad,
     take_rows,
     weight_grad,
@@ -231,7 +231,7 @@ class _ISIConv(torch.autograd.Function):
                 ge = table_grad(idx, rows, ga_rows, kmax * q).view(kmax, q, c_out)
             if need_events:  # per entry dL/da . E'[k][q], summed per event
                 d_t = (e_t.view(kmax, q, c_out) * r_t).view(kmax * q, c_out)
-                per_entry = row_dots(ga_rows, rows, d_t, idx)
+                per_entry = sorted_row_dots(ga_rows, rows, d_t, idx)
                 g_events = torch.zeros(events.shape[0], dtype=ga.dtype, device=ga.device)
                 g_events.index_add_(0, ev_of, per_entry)
             if need_phi:
@@ -308,8 +308,11 @@ def _grad_spikes(ga, ga_rows, e_t, k_in, index, in_shape, w_shape, stride, pd):
                                     _unpadded(c, h, w, pd, ga.device).index_select(0, col))
         if n * p < 1 << 31:  # int32 pair indices: half the memory traffic
             r, k = r.int(), k.int()
-        vals = row_dots(ga_rows, r.index_select(0, which) * p + at_p,
-                        e_t, k.index_select(0, which) * q + at_q)
+        pair_rows = r.index_select(0, which) * p + at_p
+        order = argsort_stable(pair_rows, n * p)  # by output row, for sorted_row_dots
+        which = which.index_select(0, order)
+        vals = sorted_row_dots(ga_rows, pair_rows.index_select(0, order), e_t,
+                               (k.index_select(0, which) * q + at_q.index_select(0, order)))
         sums = torch.zeros(r.shape[0], dtype=ga.dtype, device=ga.device).index_add_(0, which,
                                                                                     vals)
         grad_s.view(-1)[flat] = sums

@@ -8,18 +8,17 @@ dL/ds needs E at the bin of every input (spiking or not), which is the expensive
 inputs of a row (one sample at one step) share one bin: a silent input's counter runs up to
 phi_max, and in the first steps of a sample every silent input has the same count. So dL/ds is
 computed as one dense product per row with the row's largest bin (`dominant_bins`), and the
-inputs whose bin differs are then recomputed directly as dL/da . E[k] (`row_dots`), overwriting
-their dense value. That is exact, and costs about 1/K of the product over all K bins.
+inputs whose bin differs are then recomputed directly as dL/da . E[k] (`sorted_row_dots`),
+overwriting their dense value. That is exact, and costs about 1/K of the product over all K bins.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-PAIR_BLOCK = 1 << 12  # (row, input) pairs per block of `row_dots`: its temporaries stay in cache
-# (4096 pairs of 32 floats: 15 ms for 0.5M pairs, 20 ms with 16384, one core)
 
 
 def gaussian(phi: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -155,18 +154,22 @@ def off_dominant(k: torch.Tensor, kd: torch.Tensor):
     return rows, flat - rows * k.shape[1], k.reshape(-1).index_select(0, flat).long(), flat
 
 
-def row_dots(ga: torch.Tensor, ga_rows: torch.Tensor, e_t: torch.Tensor,
-             idx: torch.Tensor) -> torch.Tensor:
-    """ga[ga_rows[m]] . e_t[idx[m]] for every m, in blocks.
-
-    The row gathers are embedding bags of one row each, which gather short rows several times
-    faster than index_select."""
-    out = torch.empty(idx.shape[0], dtype=ga.dtype, device=ga.device)
-    if max(ga.shape[0], e_t.shape[0]) < 1 << 31:  # int32 indices gather a little faster
-        ga_rows, idx = ga_rows.int(), idx.int()
-    for i in range(0, idx.shape[0], PAIR_BLOCK):
-        sl = slice(i, i + PAIR_BLOCK)
-        table_rows = F.embedding_bag(idx[sl].unsqueeze(1), e_t, mode="sum")
-        grad_rows = F.embedding_bag(ga_rows[sl].unsqueeze(1), ga, mode="sum")
-        out[sl] = torch.linalg.vecdot(table_rows, grad_rows)
-    return out
+def sorted_row_dots(a: torch.Tensor, rows: torch.Tensor, b: torch.Tensor,
+                    cols: torch.Tensor) -> torch.Tensor:
+    """a[rows[m]] . b[cols[m]] for every m, rows ascending: the pairs as the sparsity pattern of
+    a sampled matrix product (a @ b^T at the pairs, torch.sparse.sampled_addmm, one CSR row per
+    row of a). A gather-bound loop either way; on the MNIST conv net's 0.6M pairs of 32 floats
+    it takes 4.3 ms against 17.5 ms for gathering the rows with embedding bags and vecdot (one
+    core)."""
+    n_pairs = rows.shape[0]
+    if n_pairs == 0:
+        return a.new_zeros(0)
+    itype = torch.int32 if max(a.shape[0], b.shape[0], n_pairs) < 1 << 31 else torch.int64
+    crow = torch.zeros(a.shape[0] + 1, dtype=itype, device=a.device)
+    torch.cumsum(torch.bincount(rows, minlength=a.shape[0]), 0, out=crow[1:])
+    with warnings.catch_warnings():  # torch marks its CSR tensors "beta"; these are internal
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        pattern = torch.sparse_csr_tensor(crow, cols.to(itype),
+                                          torch.zeros(n_pairs, dtype=a.dtype, device=a.device),
+                                          size=(a.shape[0], b.shape[0]))
+    return torch.sparse.sampled_addmm(pattern, a, b.t(), beta=0.0).values()
