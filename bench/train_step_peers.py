@@ -31,10 +31,14 @@ from train_step_time import (  # noqa: E402
     CONV,
     DENSE,
     Runner,
+    add_allocator_option,
     fresh_processes,
     load_batches,
     machine_info,
     median_models,
+    minor_faults,
+    set_allocator,
+    step_row,
     sync,
 )
 
@@ -42,6 +46,7 @@ from imsnn_lava.outputs import write_json_atomic  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_step_peers.json"
 BETA, THRESHOLD, SLOPE = 0.9, 1.0, 5.0  # 1 - dv, vth, surrogate slope of the configs
+SEED = 0  # snnTorch's initial weights
 TARGET_BASELINE = 1.0  # imsnn baseline / snnTorch baseline
 TARGET_DENSE_IMSNN = 1.25  # dense IMSNN / snnTorch baseline
 
@@ -52,6 +57,7 @@ class SnnTorchRunner:
         from snntorch import surrogate
 
         self.name, self.steps, self.device = name, steps, torch.device(device)
+        torch.manual_seed(SEED)  # torch.nn's initializers draw from the global generator
         grad = surrogate.fast_sigmoid(slope=SLOPE)
 
         def leaky():
@@ -71,6 +77,7 @@ class SnnTorchRunner:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         self.times: list[float] = []
         self.hidden_spikes: list[float] = []
+        self.page_faults: list[int] = []
 
     def forward(self, x: torch.Tensor):
         mems = [neuron.init_leaky() for neuron in self.neurons]
@@ -89,6 +96,7 @@ class SnnTorchRunner:
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         x, y = x.to(self.device), y.to(self.device)
         sync(self.device)
+        faults = minor_faults()
         t0 = time.perf_counter()
         counts, hidden = self.forward(x)
         loss = nn.functional.cross_entropy(counts, y)
@@ -97,6 +105,7 @@ class SnnTorchRunner:
         self.opt.step()
         sync(self.device)
         dt = time.perf_counter() - t0
+        self.page_faults.append(minor_faults() - faults)
         self.hidden_spikes.append(float(sum(hidden)) / x.shape[1])
         return dt
 
@@ -105,6 +114,7 @@ def measure(args) -> dict:
     """One process: every model timed interleaved; this run's medians and ratios."""
     torch.set_num_threads(args.threads)
     machine = machine_info(args.threads)
+    machine["keep_freed_memory"] = set_allocator(args)
     batches = load_batches(args.repeats + args.warmup, args.batch_size, args.steps)
     runners = [
         Runner("imsnn dense baseline", DENSE, "plain", 16, args.batch_size, args.steps,
@@ -123,11 +133,7 @@ def measure(args) -> dict:
             dt = r.step(x, y)
             if i >= args.warmup:
                 r.times.append(dt)
-    rows = {r.name: {"median_ms": 1e3 * statistics.median(r.times),
-                     "min_ms": 1e3 * min(r.times), "max_ms": 1e3 * max(r.times),
-                     "repeats": len(r.times),
-                     "hidden_spikes_per_sample_median":
-                         statistics.median(r.hidden_spikes[args.warmup:])} for r in runners}
+    rows = {r.name: step_row(r, args.warmup) for r in runners}
     machine["load_average_at_end"] = os.getloadavg()
     return {"machine": machine, "models": rows, "ratios": _ratios(rows)}
 
@@ -165,6 +171,7 @@ def main(argv=None) -> int:
     ap.add_argument("--processes", type=int, default=5,
                     help="fresh processes, each a full interleaved run; medians over them "
                          "(default 5; bench/train_step_time.py says why)")
+    add_allocator_option(ap)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
     if args.processes < 1:
@@ -183,16 +190,20 @@ def main(argv=None) -> int:
               "what": "forward + CE loss on output counts + backward + Adam step",
               "batch_size": args.batch_size, "num_steps": args.steps, "device": args.device,
               "warmup": args.warmup, "interleaved": True, "processes": args.processes,
-              **measured, "targets_met": _targets(measured["ratios"])}
+              "allocator": args.allocator, **measured, "targets_met": _targets(measured["ratios"])}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(args.out, result)
     machine = result["machine"]
     print(f"T {args.steps}, batch {args.batch_size}, {args.device}, {args.threads} thread(s), "
           f"{args.processes} process(es), load {machine['load_average_at_start']} -> "
-          f"{machine['load_average_at_end']}")
+          f"{machine['load_average_at_end']}, allocator {args.allocator} (glibc keeps freed "
+          f"memory: {machine['keep_freed_memory']})")
     for name, row in result["models"].items():
+        faults = row.get("page_faults_per_step_median_per_process",
+                         [row.get("page_faults_per_step_median", 0)])
         print(f"{name:<28}{row['median_ms']:>9.1f} ms  hidden spk "
-              f"{row['hidden_spikes_per_sample_median']:.0f}")
+              f"{row['hidden_spikes_per_sample_median']:.0f}  page faults/step "
+              f"{statistics.median(faults):.0f}")
     spread = result.get("ratios_per_process", {})
     for name, value in result["ratios"].items():
         extra = (f"  [per process {min(spread[name]):.2f}-{max(spread[name]):.2f}]"

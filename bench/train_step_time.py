@@ -28,6 +28,7 @@ import inspect
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,6 +44,7 @@ from imsnn_lava.data.datasets import load_split_with_ids
 from imsnn_lava.numerics.encoding import encode
 from imsnn_lava.outputs import write_json_atomic
 from imsnn_train import layers as layers_mod
+from imsnn_train import memory
 from imsnn_train.config import from_dict
 from imsnn_train.network import Network
 from imsnn_train.train import loss_fn, make_optimizer
@@ -69,6 +71,20 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def cpu_facts() -> dict:
+    """The CPU's model name and vector width (Linux /proc/cpuinfo): step times and their ratios
+    differ between CPU models, so each result names the one it ran on."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return {"cpu_model": None, "avx512f": None}
+    model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")),
+                 None)
+    flags = next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), [])
+    return {"cpu_model": model, "avx512f": "avx512f" in flags}
+
+
 def machine_info(threads: int) -> dict:
     try:
         load = os.getloadavg()
@@ -79,6 +95,7 @@ def machine_info(threads: int) -> dict:
         "torch": torch.__version__,
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        **cpu_facts(),
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "torch_threads": threads,
@@ -171,10 +188,12 @@ class Runner:
         self.opt = make_optimizer(self.net, self.cfg)
         self.times: list[float] = []
         self.hidden_spikes: list[float] = []
+        self.page_faults: list[int] = []
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         x, y = x.to(self.device), y.to(self.device)
         sync(self.device)
+        faults = minor_faults()
         t0 = time.perf_counter()
         with kernels(self.kernel_module):
             out = self.net(x)
@@ -184,8 +203,35 @@ class Runner:
             self.opt.step()
         sync(self.device)
         dt = time.perf_counter() - t0
+        self.page_faults.append(minor_faults() - faults)
         self.hidden_spikes.append(sum(float(s.sum()) for s in out.spikes[1:-1]) / x.shape[1])
         return dt
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far (each one is a fresh page mapped in)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def add_allocator_option(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--allocator", choices=["keep", "default"], default="keep",
+                    help="keep (default): glibc keeps freed memory for the next step, as "
+                         "`imsnn train` does (train.keep_freed_memory); default: the C "
+                         "library's own behaviour, which faults a conv step's large tensors "
+                         "in anew every step here")
+
+
+def set_allocator(args) -> bool:
+    """Apply --allocator in this process; whether glibc keeps freed memory."""
+    return args.allocator == "keep" and memory.keep_freed_memory()
+
+
+def step_row(r, warmup: int) -> dict:
+    """One model's medians in one process."""
+    return {"median_ms": 1e3 * statistics.median(r.times), "min_ms": 1e3 * min(r.times),
+            "max_ms": 1e3 * max(r.times), "repeats": len(r.times),
+            "hidden_spikes_per_sample_median": statistics.median(r.hidden_spikes[warmup:]),
+            "page_faults_per_step_median": statistics.median(r.page_faults[warmup:])}
 
 
 def load_batches(n_batches: int, batch_size: int, steps: int):
@@ -204,6 +250,7 @@ def measure(args) -> dict:
     """One process: every model timed interleaved; the result of this run."""
     torch.set_num_threads(args.threads)
     machine = machine_info(args.threads)
+    machine["keep_freed_memory"] = set_allocator(args)
     batches = load_batches(args.repeats + args.warmup, args.batch_size, args.steps)
     models = [m for m in MODELS if args.only is None or m[0].startswith(args.only)]
     old = kernels_of(args.kernels_from) if args.kernels_from else None
@@ -220,15 +267,7 @@ def measure(args) -> dict:
             dt = r.step(x, y)
             if i >= args.warmup:
                 r.times.append(dt)
-    rows = {}
-    for r in runners:
-        rows[r.name] = {
-            "median_ms": 1e3 * statistics.median(r.times),
-            "min_ms": 1e3 * min(r.times),
-            "max_ms": 1e3 * max(r.times),
-            "repeats": len(r.times),
-            "hidden_spikes_per_sample_median": statistics.median(r.hidden_spikes[args.warmup:]),
-        }
+    rows = {r.name: step_row(r, args.warmup) for r in runners}
     try:
         machine["load_average_at_end"] = os.getloadavg()
     except OSError:
@@ -276,6 +315,8 @@ def median_models(runs: list[dict]) -> dict:
             "max_ms": max(r["max_ms"] for r in per_run),
             "repeats": sum(r["repeats"] for r in per_run),
             "hidden_spikes_per_sample_median": per_run[0]["hidden_spikes_per_sample_median"],
+            "page_faults_per_step_median_per_process": [r["page_faults_per_step_median"]
+                                                        for r in per_run],
         }
     return models
 
@@ -305,6 +346,7 @@ def main(argv=None) -> int:
     ap.add_argument("--processes", type=int, default=5,
                     help="fresh processes, each a full interleaved run; medians over them "
                          "(default 5)")
+    add_allocator_option(ap)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
     if args.quick:
@@ -321,6 +363,7 @@ def main(argv=None) -> int:
         "batch_size": args.batch_size, "num_steps": args.steps, "device": args.device,
         "kernels_from": args.kernels_from,
         "warmup": args.warmup, "interleaved": True, "processes": args.processes,
+        "allocator": args.allocator,
         **measured,
         "target_dense_ratio": 2.0,
         "target_conv_ratio": 2.0,
@@ -352,10 +395,16 @@ def _print(result: dict, args) -> None:
     print(f"batch {args.batch_size}, T {args.steps}, torch {torch.__version__}, "
           f"{args.threads} thread(s), {os.cpu_count()} cpus, {args.processes} process(es), "
           f"load average at start {machine['load_average_at_start']}")
-    print(f"{'model':<44}{'median ms':>11}{'min ms':>9}{'max ms':>9}{'hidden spk':>12}")
+    print(f"allocator: {args.allocator} (glibc keeps freed memory: "
+          f"{machine['keep_freed_memory']})")
+    print(f"{'model':<44}{'median ms':>11}{'min ms':>9}{'max ms':>9}{'hidden spk':>12}"
+          f"{'faults/step':>13}")
     for name, row in result["models"].items():
+        faults = row.get("page_faults_per_step_median",
+                         statistics.median(row.get("page_faults_per_step_median_per_process",
+                                                   [0])))
         print(f"{name:<44}{row['median_ms']:>11.1f}{row['min_ms']:>9.1f}{row['max_ms']:>9.1f}"
-              f"{row['hidden_spikes_per_sample_median']:>12.1f}")
+              f"{row['hidden_spikes_per_sample_median']:>12.1f}{faults:>13.0f}")
     per_process = result.get("imsnn_over_baseline_per_process", {})
     for kind, ratio in result["imsnn_over_baseline"].items():
         verdict = "" if "@" in kind else ("  (target <= 2x: met)" if ratio <= 2.0

@@ -114,6 +114,10 @@ class TrainConfig:
     # "auto" (CUDA when available), "cpu", "cuda" or "cuda:N"; under torchrun each process
     # uses cuda:LOCAL_RANK. Not part of a run's identity: a run may resume on another device.
     device: str = "auto"
+    # CPU runs: glibc malloc keeps freed memory in the process, so a step reuses the pages of the
+    # last one instead of faulting its large tensors in anew (imsnn_train/memory.py). Not part of
+    # a run's identity either.
+    keep_freed_memory: bool = True
 
 
 @dataclass(frozen=True)
@@ -291,8 +295,10 @@ def to_json(cfg: ExperimentConfig) -> str:
 
 
 def identity_json(cfg: ExperimentConfig) -> str:
-    """`to_json` without what does not define a run (the device it runs on)."""
-    return to_json(replace(cfg, train=replace(cfg.train, device="auto")))
+    """`to_json` without what does not define a run (the device it runs on, its allocator
+    setting)."""
+    return to_json(replace(cfg, train=replace(cfg.train, device="auto",
+                                              keep_freed_memory=True)))
 
 
 def from_json(text: str) -> ExperimentConfig:

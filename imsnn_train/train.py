@@ -18,7 +18,7 @@ from imsnn_lava.data.datasets import load_split_with_ids
 from imsnn_lava.numerics.encoding import encode
 from imsnn_lava.outputs import write_json_atomic
 from imsnn_lava.runtime.progress import progress_bar
-from imsnn_train import checkpoint, distributed
+from imsnn_train import checkpoint, distributed, memory
 from imsnn_train import device as devices
 from imsnn_train.config import ExperimentConfig, gate_strength, identity_json, to_dict
 from imsnn_train.errors import ConfigError
@@ -107,6 +107,8 @@ def _train(cfg, out_dir: Path, resume: bool, progress: bool, log, device, group)
         out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
+    if device.type == "cpu" and cfg.train.keep_freed_memory and not memory.keep_freed_memory():
+        log("train.keep_freed_memory: this C library is not glibc; its allocator is left as is")
     t_cfg, enc = cfg.train, cfg.encoding
     x_train, y_train, id_train = load_split_with_ids(t_cfg.dataset, "train",
                                                      val_size=t_cfg.val_size,
