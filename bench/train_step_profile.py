@@ -3,6 +3,7 @@ LIF loop inside real training steps (bench/train_step_time.py's models and batch
 thread). A piece's time includes the pieces it calls (indented under it).
 
     python bench/train_step_profile.py [--model "conv 16c5s2-32c3s2-10 IMSNN"] [--steps 10]
+        [--allocator keep|default]
 
 Prints ms per step; writes nothing.
 """
@@ -49,8 +50,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="conv 16c5s2-32c3s2-10 IMSNN", choices=names)
     ap.add_argument("--steps", type=int, default=10)
+    bench.add_allocator_option(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    bench.set_allocator(args)
     spent = collections.defaultdict(float)
     for owner, name, label in TIMED:
         original = getattr(owner, name)

@@ -110,24 +110,28 @@ for forward + dL/dw. The threshold dates from slower event kernels (break-even n
 and is kept."""
 
 
-def _one_hot(s, k_in, kmax: int) -> torch.Tensor:
-    """(N, K * C, H, W) in channels-last memory: s in the channel block of its bin (channel
-    k * C + c). Channels-last because the convolution library's weight gradient is several
-    times faster on it for these shapes (many samples, few channels)."""
+def _one_hot(s, k_in, kmax: int, channels_last: bool) -> torch.Tensor:
+    """(N, K * C, H, W): s in the channel block of its bin (channel k * C + c), in channels-last
+    memory or contiguous. The convolution library is fastest on contiguous input for the forward
+    pass and on channels-last input and gradient for the weight gradient (MNIST conv net's
+    first layer, one core: forward 20 against 28 ms, weight gradient 19 against 28-40 ms)."""
     n, c, h, w = s.shape
+    if not channels_last:
+        x = torch.zeros((n, kmax, c, h * w), dtype=s.dtype, device=s.device)
+        x.scatter_(1, k_in.view(n, 1, c, h * w).long(), s.reshape(n, 1, c, h * w))
+        return x.view(n, kmax * c, h, w)
     x = torch.zeros((n, h * w, kmax, c), dtype=s.dtype, device=s.device)
     x.scatter_(2, k_in.view(n, c, 1, h * w).permute(0, 3, 2, 1).long(),
                s.reshape(n, c, 1, h * w).permute(0, 3, 2, 1))
     return x.view(n, h, w, kmax * c).permute(0, 3, 1, 2)
 
 
-ONE_HOT_CHUNK_BYTES = 1 << 23
+ONE_HOT_CHUNK_BYTES = 1 << 26
 """The one-hot input is built, convolved and (in backward) rebuilt a slice of samples at a
-time, each slice at most this many bytes: a slice stays in memory the allocator reuses, where
-one tensor for the whole batch (60 MB on the MNIST conv net) is fresh memory every step, and
-its page faults cost more than rebuilding it. The MNIST conv IMSNN's training step (one core,
-the slice sizes interleaved in one run, both orders) took a median 325-331 ms with 8 MB
-slices, 337-342 ms with 2 MB and 346 ms with 16 MB."""
+time, each slice at most this many bytes, so that its memory stays bounded for any batch (the
+MNIST conv net's whole batch is 60 MB). With freed memory kept for reuse
+(imsnn_train/memory.py) larger slices are faster: the MNIST conv IMSNN's training step (one
+core, interleaved) took a median 247 ms with 8 MB slices and 237 ms with slices up to 1 GB."""
 
 
 def _slices(k_in: torch.Tensor, bytes_per_bin: int):
@@ -149,8 +153,8 @@ def _one_hot_forward(s, k_in, kernels, stride: int, padding: int) -> torch.Tenso
     """conv2d of the one-hot input with kernels (C_out, K * C, kh, kw), slice by slice, each
     slice over the bins it uses."""
     n, c, h, w = s.shape
-    out = [F.conv2d(_one_hot(s[sl], k_in[sl], used), kernels[:, :used * c], stride=stride,
-                    padding=padding)
+    out = [F.conv2d(_one_hot(s[sl], k_in[sl], used, channels_last=False), kernels[:, :used * c],
+                    stride=stride, padding=padding)
            for sl, used in _slices(k_in, c * h * w * s.element_size())]
     return torch.cat(out) if len(out) > 1 else out[0]
 
@@ -160,11 +164,12 @@ def _one_hot_weight_grad(s, k_in, ga4, w_shape, kmax: int, stride: int,
     """dL/dE as conv weights (C_out, K * C, kh, kw): the weight gradient of the one-hot
     convolution, summed slice by slice (each slice's bins)."""
     n, c, h, w = s.shape
+    ga4 = ga4.contiguous(memory_format=torch.channels_last)
     ge = torch.zeros((w_shape[0], kmax * c, *w_shape[2:]), dtype=ga4.dtype, device=ga4.device)
     for sl, used in _slices(k_in, c * h * w * s.element_size()):
         ge[:, :used * c] += torch.nn.grad.conv2d_weight(
-            _one_hot(s[sl], k_in[sl], used), (w_shape[0], used * c, *w_shape[2:]), ga4[sl],
-            stride=stride, padding=padding)
+            _one_hot(s[sl], k_in[sl], used, channels_last=True),
+            (w_shape[0], used * c, *w_shape[2:]), ga4[sl], stride=stride, padding=padding)
     return ge
 
 
