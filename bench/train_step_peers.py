@@ -9,6 +9,7 @@ sigmoid surrogate, slope 5), stepped through time; cross-entropy on output spike
 All models are timed interleaved (each repeat runs each once, in turn); medians are reported.
 
     python bench/train_step_peers.py [--repeats 15] [--processes 5] [--threads 1] [--device cpu]
+        [--allocator keep|default]
 
 Targets (issue): imsnn's baseline no slower than snnTorch's; dense IMSNN <= 1.25x snnTorch's
 baseline.

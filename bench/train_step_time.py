@@ -7,7 +7,7 @@ drifts hit them alike; the median over repeats is reported. Results go to
 bench/results/train_step_time.json with the machine's facts.
 
     python bench/train_step_time.py [--threads 1] [--repeats 15] [--processes 5] [--quick]
-        [--device cpu] [--kernels-from COMMIT]
+        [--device cpu] [--kernels-from COMMIT] [--allocator keep|default]
 
 Each of --processes fresh processes makes that interleaved run; the JSON keeps every
 process's medians and ratios, and reports their medians (a process is one sample: on this
@@ -217,8 +217,8 @@ def add_allocator_option(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--allocator", choices=["keep", "default"], default="keep",
                     help="keep (default): glibc keeps freed memory for the next step, as "
                          "`imsnn train` does (train.keep_freed_memory); default: the C "
-                         "library's own behaviour, which faults a conv step's large tensors "
-                         "in anew every step here")
+                         "library's own behaviour, under which a conv step's large tensors "
+                         "fault in anew every step in some processes here")
 
 
 def set_allocator(args) -> bool:
@@ -289,9 +289,10 @@ def _ratios(rows: dict, args) -> dict:
 
 def fresh_processes(script: Path, argv: list[str], processes: int) -> list[dict]:
     """A benchmark script run `processes` times, each in a fresh Python process writing its
-    own JSON: a step's time also depends on where the process's memory lands (on this machine
-    the conv baseline's per-process median moved between 153 and 195 ms in the committed
-    results), so one process is one sample and the report takes the median over processes."""
+    own JSON: a step's time also depends on where the process's memory lands (with the C
+    library's allocator, --allocator default, a conv model faults its tensors in anew every
+    step in some processes and not in others), so one process is one sample and the report
+    takes the median over processes."""
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(processes):

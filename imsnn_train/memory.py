@@ -9,9 +9,11 @@ epoch): on 5000 images the epoch (metrics.json "seconds", two runs each) of the 
 7.8-8.1 s -> 6.8-7.4 s, of the conv IMSNN 13.7-13.8 s -> 12.8-13.0 s; the whole IMSNN command
 19.2 -> 17.6 s on 5000 images and 42.9 -> 42.1 s on 15000, its peak resident memory 1.26 GB ->
 1.34-1.39 GB.
-In the training-step benchmark, where several models share a process, the default cost the
-conv models 20,000-60,000 minor page faults per step and up to half their step time
-(bench/train_step_time.py --allocator default).
+In the training-step benchmarks the default's cost moves from one process to the next: the conv
+IMSNN 10,000-32,000 minor page faults per step (per-process medians,
+bench/results/train_step_time_conv_only_allocator_default.json), the conv baseline's step
+200 ms in one process and 85 ms in the next against 101 and 92 ms with the setting
+(bench/train_step_profile.py --allocator default|keep).
 
 This is process-wide allocator state, so it is set once, explicitly, by the training entry point
 (`train.keep_freed_memory`, on by default) and never undone; the cost is that memory freed after

@@ -128,10 +128,11 @@ def _one_hot(s, k_in, kmax: int, channels_last: bool) -> torch.Tensor:
 
 ONE_HOT_CHUNK_BYTES = 1 << 26
 """The one-hot input is built, convolved and (in backward) rebuilt a slice of samples at a
-time, each slice at most this many bytes, so that its memory stays bounded for any batch (the
-MNIST conv net's whole batch is 60 MB). With freed memory kept for reuse
-(imsnn_train/memory.py) larger slices are faster: the MNIST conv IMSNN's training step (one
-core, interleaved) took a median 247 ms with 8 MB slices and 237 ms with slices up to 1 GB."""
+time, each slice at most this many bytes, so that its memory stays bounded for any batch. With
+freed memory kept for reuse (imsnn_train/memory.py) larger slices are faster: the MNIST conv
+IMSNN's training step (one core, interleaved) took a median 247 ms with 8 MB slices and 237 ms
+with slices up to 1 GB. 64 MB holds that net's largest run of rows sharing a bin (42 MB) in one
+slice."""
 
 
 def _slices(k_in: torch.Tensor, bytes_per_bin: int):

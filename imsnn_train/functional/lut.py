@@ -166,7 +166,7 @@ def sorted_row_dots(a: torch.Tensor, rows: torch.Tensor, b: torch.Tensor,
         return a.new_zeros(0)
     itype = torch.int32 if max(a.shape[0], b.shape[0], n_pairs) < 1 << 31 else torch.int64
     crow = torch.zeros(a.shape[0] + 1, dtype=itype, device=a.device)
-    torch.cumsum(torch.bincount(rows, minlength=a.shape[0]), 0, out=crow[1:])
+    crow[1:] = torch.cumsum(torch.bincount(rows, minlength=a.shape[0]), 0)
     with warnings.catch_warnings():  # torch marks its CSR tensors "beta"; these are internal
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         pattern = torch.sparse_csr_tensor(crow, cols.to(itype),
