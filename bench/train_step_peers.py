@@ -32,7 +32,7 @@ from train_step_time import (  # noqa: E402
     CONV,
     DENSE,
     Runner,
-    add_allocator_option,
+    add_run_options,
     fresh_processes,
     load_batches,
     machine_info,
@@ -169,10 +169,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--processes", type=int, default=5,
-                    help="fresh processes, each a full interleaved run; medians over them "
-                         "(default 5; bench/train_step_time.py says why)")
-    add_allocator_option(ap)
+    add_run_options(ap)  # --processes, --allocator
     argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
     if args.processes < 1:

@@ -213,6 +213,14 @@ def minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
+def add_run_options(ap: argparse.ArgumentParser) -> None:
+    """--processes and --allocator, shared with bench/train_step_peers.py."""
+    ap.add_argument("--processes", type=int, default=5,
+                    help="fresh processes, each a full interleaved run; medians over them "
+                         "(default 5; fresh_processes in bench/train_step_time.py says why)")
+    add_allocator_option(ap)
+
+
 def add_allocator_option(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--allocator", choices=["keep", "default"], default="keep",
                     help="keep (default): glibc keeps freed memory for the next step, as "
@@ -344,10 +352,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     ap.add_argument("--kernels-from", metavar="COMMIT",
                     help="also time each IMSNN with the ISI kernels of this commit")
-    ap.add_argument("--processes", type=int, default=5,
-                    help="fresh processes, each a full interleaved run; medians over them "
-                         "(default 5)")
-    add_allocator_option(ap)
+    add_run_options(ap)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
     if args.quick:
